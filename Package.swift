@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// `TRIBUTARY_CORE_ONLY=1` declares only TributaryCore and its tests: a fast loop for the pure code
+/// (no NIO build), used with its own `--scratch-path`.
+let coreOnly = Context.environment["TRIBUTARY_CORE_ONLY"] == "1"
+
+let package = Package(
+    name: "Tributary",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tributary", targets: ["tributary"]),
+        .library(name: "TributaryCore", targets: ["TributaryCore"]),
+        .library(name: "Worker", targets: ["Worker"]),
+    ].filter { !coreOnly || $0.name == "TributaryCore" },
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // No I/O: dtypes, kernels, wire format, topology and trees, inputs, replay.
+        .target(name: "TributaryCore", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The transport contract and the in-process transport used by tests.
+        .target(name: "Transport", dependencies: ["TributaryCore"]),
+        // TCP over SwiftNIO.
+        .target(name: "TransportTCP", dependencies: [
+            "Transport", "TributaryCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .target(name: "Aggregator", dependencies: [
+            "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Worker", dependencies: [
+            "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Coordinator", dependencies: [
+            "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "tributary", dependencies: [
+            "TributaryCore", "Transport", "TransportTCP", "Aggregator", "Worker", "Coordinator",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .testTarget(name: "TributaryCoreTests", dependencies: ["TributaryCore"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TransportTCP", "TributaryCore"]),
+        .testTarget(name: "ClusterTests", dependencies: [
+            "Transport", "TransportTCP", "TributaryCore", "Aggregator", "Worker", "Coordinator",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "LaunchTests", dependencies: ["TributaryCore"]),
+    ].filter { !coreOnly || $0.name == "TributaryCore" || $0.name == "TributaryCoreTests" }
+)

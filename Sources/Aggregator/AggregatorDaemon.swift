@@ -1,0 +1,352 @@
+import Foundation
+import Logging
+import Transport
+import TributaryCore
+
+/// Settings of one aggregator process.
+public struct AggregatorConfiguration: Sendable {
+    /// The switch this daemon emulates (a name in the topology).
+    public var switchName: String
+    public var coordinator: Endpoint
+    /// Where children connect; port 0 picks a free port, reported to the coordinator.
+    public var dataListen: Endpoint
+    /// A slot waiting this long for some child is reported with the missing ranks.
+    public var stallTimeout: Duration
+    /// How long a new data connection may take to say hello.
+    public var helloTimeout: Duration
+
+    public init(switchName: String, coordinator: Endpoint, dataListen: Endpoint,
+                stallTimeout: Duration = .seconds(30), helloTimeout: Duration = .seconds(10)) {
+        self.switchName = switchName
+        self.coordinator = coordinator
+        self.dataListen = dataListen
+        self.stallTimeout = stallTimeout
+        self.helloTimeout = helloTimeout
+    }
+}
+
+/// Failures that end an aggregator, each naming its peer.
+public enum AggregatorError: Error, CustomStringConvertible {
+    case coordinatorRejected(ErrorReport)
+    case coordinatorLost(String)
+    case unexpectedReply(String)
+
+    public var description: String {
+        switch self {
+        case .coordinatorRejected(let r): return "coordinator rejected registration: \(r)"
+        case .coordinatorLost(let why): return "coordinator lost: \(why)"
+        case .unexpectedReply(let what): return "unexpected reply from coordinator: \(what)"
+        }
+    }
+}
+
+/// An emulated switch that owns aggregation nodes: registers with the coordinator, accepts its
+/// children's data connections, reduces their chunks in child order and streams results.
+/// Bad input from one peer costs that peer's connection or operation, never the daemon.
+public actor AggregatorDaemon {
+    public let configuration: AggregatorConfiguration
+    private let control: any FrameTransport
+    private let data: any FrameTransport
+    private let logger: Logger
+    private var coordinator: (any FrameConnection)?
+    private var jobs: [UInt32: JobState] = [:]
+    private var tasks: [Task<Void, Never>] = []
+    private var listener: (any FrameListener)?
+    private var stopping = false
+
+    final class JobState {
+        let engine: ReductionEngine
+        var children: [(any FrameConnection)?]
+        var parent: (any FrameConnection)?
+        init(engine: ReductionEngine, fanIn: Int) {
+            self.engine = engine
+            self.children = Array(repeating: nil, count: fanIn)
+        }
+    }
+
+    public init(configuration: AggregatorConfiguration, control: any FrameTransport, data: any FrameTransport,
+                logger: Logger) {
+        self.configuration = configuration
+        self.control = control
+        self.data = data
+        self.logger = logger
+    }
+
+    private var name: String { "aggregator \(configuration.switchName)" }
+
+    /// Where children reach this daemon once `run` has started listening.
+    public var dataEndpoint: Endpoint? { listener?.endpoint }
+
+    /// Serves until the coordinator says shutdown (returns) or is lost (throws), or the task is cancelled.
+    public func run() async throws {
+        let listener = try await data.listen(on: configuration.dataListen)
+        self.listener = listener
+        defer { Task { await listener.close() } }
+        let coordinator = try await control.connect(to: configuration.coordinator)
+        self.coordinator = coordinator
+        var inbound = coordinator.inbound.makeAsyncIterator()
+        coordinator.send(.control(.hello(Hello(role: .aggregator, name: configuration.switchName))))
+        switch try await inbound.next(isolation: #isolation) {
+        case .control(.helloAck)?: break
+        case .control(.error(let report))?: throw AggregatorError.coordinatorRejected(report)
+        case let other: throw AggregatorError.unexpectedReply("\(String(describing: other))")
+        }
+        coordinator.send(.control(.registerAggregator(AggregatorRegistration(
+            switchName: configuration.switchName, dataEndpoint: listener.endpoint, pid: getpid()))))
+        logger.info("registered", metadata: ["switch": "\(configuration.switchName)",
+                                            "data": "\(listener.endpoint)"])
+        tasks.append(Task { [weak self] in
+            for await connection in listener.connections {
+                guard let self else { return }
+                await self.track(Task { await self.serveChild(connection) })
+            }
+        })
+        tasks.append(Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                await self?.checkStalls()
+            }
+        })
+        defer { shutdownAll() }
+        do {
+            while let frame = try await withTaskCancellationHandler(operation: { try await inbound.next(isolation: #isolation) },
+                                                                     onCancel: { coordinator.close() }) {
+                guard case .control(let message) = frame else {
+                    logger.warning("coordinator sent a data chunk; ignored")
+                    continue
+                }
+                if case .shutdown(let s) = message {
+                    logger.info("shutdown requested", metadata: ["reason": "\(s.reason)"])
+                    return
+                }
+                await handleControl(message)
+            }
+        } catch {
+            if Task.isCancelled || stopping { return }
+            throw AggregatorError.coordinatorLost("\(error)")
+        }
+        if Task.isCancelled || stopping { return }
+        throw AggregatorError.coordinatorLost("connection closed by \(configuration.coordinator)")
+    }
+
+    /// Stops serving (SIGTERM): closes every connection; `run` returns.
+    public func stop() {
+        stopping = true
+        coordinator?.close()
+    }
+
+    private func track(_ task: Task<Void, Never>) { tasks.append(task) }
+
+    private func shutdownAll() {
+        for task in tasks { task.cancel() }
+        for job in jobs.values {
+            job.parent?.close()
+            for child in job.children { child?.close() }
+        }
+        coordinator?.close()
+    }
+
+    private func handleControl(_ message: ControlMessage) async {
+        switch message {
+        case .assignAggregator(let assignment):
+            await install(assignment)
+        case .error(let report):
+            logger.error("coordinator reports: \(report)")
+            if let job = report.job, let op = report.opSeq { jobs[job]?.engine.abandon(opSeq: op) }
+        case .heartbeat(let beat):
+            coordinator?.send(.control(.heartbeat(beat)))
+        default:
+            logger.warning("unexpected control message from coordinator: \(message)")
+        }
+    }
+
+    private func install(_ a: AggregatorAssignment) async {
+        guard a.switchName == configuration.switchName, !a.children.isEmpty, a.slots > 0, a.slotBytes > 0,
+              a.streaming.window <= a.slots, a.streaming.chunkBytes <= a.slotBytes else {
+            report(ErrorReport(kind: .configuration, job: a.job, reporter: name,
+                               message: "assignment does not fit this switch: \(a)"))
+            return
+        }
+        let state = JobState(engine: ReductionEngine(assignment: a), fanIn: a.children.count)
+        jobs[a.job] = state
+        if let parentEndpoint = a.parent, let index = a.childIndexAtParent {
+            do {
+                let parent = try await data.connect(to: parentEndpoint)
+                var inbound = parent.inbound.makeAsyncIterator()
+                parent.send(.control(.hello(Hello(role: .aggregator, name: configuration.switchName, job: a.job,
+                                                   childIndex: index, jobKey: a.jobKey))))
+                switch try await inbound.next(isolation: #isolation) {
+                case .control(.helloAck)?: break
+                case .control(.error(let r))?: throw r
+                case let other: throw AggregatorError.unexpectedReply("parent answered \(String(describing: other))")
+                }
+                state.parent = parent
+                let job = a.job
+                let box = IteratorBox(inbound)
+                tasks.append(Task { [weak self] in
+                    do {
+                        while let frame = try await box.iterator.next() { await self?.parentFrame(job: job, frame) }
+                        await self?.peerGone(job: job, child: nil, reason: "parent closed the connection")
+                    } catch {
+                        await self?.peerGone(job: job, child: nil, reason: "\(error)")
+                    }
+                })
+            } catch {
+                report(ErrorReport(kind: .peerLost, job: a.job, reporter: name,
+                                   message: "cannot join parent at \(parentEndpoint): \(error)"))
+                return
+            }
+        }
+        logger.info("job installed", metadata: [
+            "job": "\(a.job)", "children": "\(a.children.map(\.description))",
+            "parent": "\(a.parent.map { "\($0)" } ?? "root")", "slots": "\(a.slots)×\(a.slotBytes)",
+        ])
+        coordinator?.send(.control(.assignmentAck(AssignmentAck(job: a.job, switchName: a.switchName))))
+    }
+
+    private func serveChild(_ connection: any FrameConnection) async {
+        var inbound = connection.inbound.makeAsyncIterator()
+        let first: Frame?
+        do {
+            first = try await firstFrame(&inbound, timeout: configuration.helloTimeout, connection: connection)
+        } catch {
+            logger.warning("data connection from \(connection.peer) failed before hello: \(error)")
+            connection.close()
+            return
+        }
+        guard case .control(.hello(let hello))? = first else {
+            reject(connection, .protocolViolation, "first frame must be hello, got \(String(describing: first))")
+            return
+        }
+        guard hello.protocolVersion == WireFormat.version else {
+            reject(connection, .versionMismatch, "protocol version \(hello.protocolVersion) (this \(name) speaks \(WireFormat.version))")
+            return
+        }
+        guard let job = hello.job, let index = hello.childIndex else {
+            reject(connection, .protocolViolation, "data hello from \(hello.name) names no job/child index")
+            return
+        }
+        guard let state = jobs[job] else {
+            reject(connection, .unknownJob, "unknown job \(job) (from \(hello.name))")
+            return
+        }
+        guard hello.jobKey == state.engine.assignment.jobKey else {
+            reject(connection, .badJobKey, "wrong job key for job \(job) from \(hello.name)")
+            return
+        }
+        guard index >= 0, index < state.children.count, state.children[index] == nil else {
+            reject(connection, .protocolViolation, "child index \(index) from \(hello.name) is invalid or taken")
+            return
+        }
+        state.children[index] = connection
+        connection.send(.control(.helloAck(HelloAck(name: configuration.switchName))))
+        logger.debug("child connected", metadata: ["job": "\(job)", "child": "\(index)", "who": "\(hello.name)"])
+        do {
+            while let frame = try await inbound.next(isolation: #isolation) {
+                switch frame {
+                case .chunk(let header, let payload):
+                    execute(job: job, state.engine.contribution(from: index, header: header, payload: payload,
+                                                                now: DispatchTime.now().uptimeNanoseconds))
+                case .control(.error(let r)):
+                    logger.error("child \(index) reports: \(r)")
+                case .control(let other):
+                    logger.warning("unexpected control message from child \(index): \(other)")
+                }
+            }
+            peerGone(job: job, child: index, reason: "closed the connection")
+        } catch {
+            peerGone(job: job, child: index, reason: "\(error)")
+        }
+    }
+
+    private func firstFrame(_ inbound: inout AsyncThrowingStream<Frame, Error>.AsyncIterator,
+                                        timeout: Duration, connection: any FrameConnection) async throws -> Frame? {
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            connection.close()
+        }
+        defer { timer.cancel() }
+        return try await inbound.next(isolation: #isolation)
+    }
+
+    private func reject(_ connection: any FrameConnection, _ kind: ErrorReport.Kind, _ message: String) {
+        logger.warning("rejected data connection from \(connection.peer): \(message)")
+        connection.send(.control(.error(ErrorReport(kind: kind, reporter: name, message: message))))
+        Task {
+            try? await Task.sleep(for: .milliseconds(100))
+            connection.close()
+        }
+    }
+
+    private func parentFrame(job: UInt32, _ frame: Frame) {
+        guard let state = jobs[job] else { return }
+        switch frame {
+        case .chunk(let header, let payload):
+            execute(job: job, state.engine.result(header: header, payload: payload))
+        case .control(.error(let r)):
+            // Pass failures down so every worker below learns why its operation ended.
+            for child in state.children { child?.send(.control(.error(r))) }
+        case .control(let other):
+            logger.warning("unexpected control message from parent: \(other)")
+        }
+    }
+
+    private func execute(job: UInt32, _ actions: [EngineAction]) {
+        guard let state = jobs[job] else { return }
+        for action in actions {
+            switch action {
+            case .sendUp(let frame):
+                state.parent?.send(frame)
+            case .sendDown(let child, let frame):
+                if let connection = state.children[child] {
+                    connection.send(frame)
+                } else {
+                    report(ErrorReport(kind: .peerLost, job: job, ranks: state.engine.assignment.childRanks[child],
+                                       reporter: name, message: "result for child \(child), which is not connected"))
+                }
+            case .fail(let report):
+                logger.error("\(report)")
+                self.report(report)
+                for child in state.children { child?.send(.control(.error(report))) }
+            }
+        }
+    }
+
+    private func peerGone(job: UInt32, child: Int?, reason: String) {
+        guard let state = jobs[job], !stopping else { return }
+        let who: String
+        var ranks: [Int] = []
+        if let child {
+            state.children[child] = nil
+            ranks = state.engine.assignment.childRanks[child]
+            who = "child \(child) (\(state.engine.assignment.children[child]))"
+        } else {
+            state.parent = nil
+            who = "parent"
+        }
+        logger.warning("\(who) of job \(job) gone: \(reason)")
+        report(ErrorReport(kind: .peerLost, job: job, ranks: ranks, reporter: name, message: "\(who) lost: \(reason)"))
+    }
+
+    private func checkStalls() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let timeout = UInt64(configuration.stallTimeout.components.seconds) * 1_000_000_000
+        for (job, state) in jobs {
+            for stall in state.engine.stalledSlots(now: now, timeout: timeout) {
+                report(ErrorReport(kind: .timeout, job: job, opSeq: stall.opSeq, ranks: stall.missing, reporter: name,
+                                   message: "op #\(stall.opSeq) chunk \(stall.chunk) has waited "
+                                       + "\(configuration.stallTimeout) for ranks \(RankList.format(stall.missing))"))
+            }
+        }
+    }
+
+    private func report(_ report: ErrorReport) {
+        coordinator?.send(.control(.error(report)))
+    }
+}
+
+/// Hands a connection's iterator to the one task that consumes it from then on.
+final class IteratorBox: @unchecked Sendable {
+    var iterator: AsyncThrowingStream<Frame, Error>.AsyncIterator
+    init(_ iterator: AsyncThrowingStream<Frame, Error>.AsyncIterator) { self.iterator = iterator }
+}

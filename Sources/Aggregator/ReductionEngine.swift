@@ -1,0 +1,258 @@
+import TributaryCore
+
+/// What the engine asks its owner to do; the engine itself does no I/O so it can be tested alone.
+public enum EngineAction: Sendable, Equatable {
+    case sendUp(Frame)
+    case sendDown(child: Int, Frame)
+    /// A failure to report to the coordinator and to every child (the operation is abandoned).
+    case fail(ErrorReport)
+}
+
+/// The reduction logic of one aggregation node for one job: slots keyed by (operation, chunk),
+/// contributions checked against each other and folded strictly in child order, results sent up
+/// or, at the root, down.
+public final class ReductionEngine {
+    public let assignment: AggregatorAssignment
+    public private(set) var pool: SlotPool
+    private let fanIn: Int
+    private let origin: UInt32
+    private let reporter: String
+    private var slots: [SlotKey: Slot] = [:]
+    /// Operations abandoned after a mismatch; their later chunks are dropped, not folded.
+    private var failedOps: Set<UInt64> = []
+    /// Chunks reduced here (for stats).
+    public private(set) var chunksReduced = 0
+    public private(set) var bytesReduced = 0
+
+    struct SlotKey: Hashable {
+        var opSeq: UInt64
+        var chunk: UInt32
+    }
+
+    struct Slot {
+        var poolIndex: Int
+        var header: ChunkHeader
+        var firstChild: Int
+        var signatures: [ChunkHeader.Signature?]
+        var pending: [[UInt8]?]
+        var accumulator: [UInt8] = []
+        var nextToFold = 0
+        var arrivedCount = 0
+        var conflicted = false
+        var openedAt: UInt64
+        var stallReported = false
+    }
+
+    public init(assignment: AggregatorAssignment) {
+        self.assignment = assignment
+        self.fanIn = assignment.children.count
+        self.pool = SlotPool(slots: assignment.slots, slotBytes: assignment.slotBytes)
+        self.origin = UInt32(assignment.childRanks.flatMap { $0 }.min() ?? 0)
+        self.reporter = "aggregator \(assignment.switchName)"
+    }
+
+    public var isRoot: Bool { assignment.parent == nil }
+    public var slotsInUse: Int { pool.inUse }
+
+    private func ranks(ofChild child: Int) -> [Int] {
+        child < assignment.childRanks.count ? assignment.childRanks[child] : []
+    }
+
+    private func ranks(ofChildren children: [Int]) -> [Int] {
+        children.flatMap { ranks(ofChild: $0) }.sorted()
+    }
+
+    /// A chunk from child `child` on the up path.
+    public func contribution(from child: Int, header: ChunkHeader, payload: [UInt8], now: UInt64 = 0)
+        -> [EngineAction] {
+        guard child >= 0 && child < fanIn else {
+            return [.fail(violation(header, "contribution from child index \(child) of \(fanIn)", ranks: []))]
+        }
+        if failedOps.contains(header.opSeq) { return [] }
+        guard header.job == assignment.job else {
+            return [.fail(ErrorReport(kind: .unknownJob, job: header.job, opSeq: header.opSeq,
+                                      ranks: ranks(ofChild: child), reporter: reporter,
+                                      message: "chunk for job \(header.job) on a connection of job \(assignment.job)"))]
+        }
+        if header.flags.contains(.result) {
+            return [.fail(violation(header, "result chunk sent up by child \(child)", ranks: ranks(ofChild: child)))]
+        }
+        if payload.count > pool.slotBytes {
+            return [.fail(violation(header, "chunk of \(payload.count) bytes exceeds slot size \(pool.slotBytes)",
+                                    ranks: ranks(ofChild: child)))]
+        }
+        let key = SlotKey(opSeq: header.opSeq, chunk: header.chunkIndex)
+        var slot: Slot
+        if let existing = slots[key] {
+            slot = existing
+        } else {
+            guard let index = pool.acquire() else {
+                return [.fail(violation(header, "slot pool exhausted (\(pool.slots) slots): child \(child) sent "
+                                        + "beyond its window of \(assignment.streaming.window) chunks",
+                                        ranks: ranks(ofChild: child)))]
+            }
+            slot = Slot(poolIndex: index, header: header, firstChild: child,
+                        signatures: Array(repeating: nil, count: fanIn), pending: Array(repeating: nil, count: fanIn),
+                        openedAt: now)
+        }
+        if slot.signatures[child] != nil {
+            slots[key] = slot
+            return [.fail(violation(header, "child \(child) contributed chunk \(header.chunkIndex) twice",
+                                    ranks: ranks(ofChild: child)))]
+        }
+        let signature = header.signature
+        slot.signatures[child] = signature
+        slot.arrivedCount += 1
+        if signature != slot.header.signature { slot.conflicted = true }
+        if slot.conflicted {
+            slots[key] = slot
+            // Name the culprits once every child has shown its hand, so the majority is known.
+            guard slot.arrivedCount == fanIn else { return [] }
+            return [.fail(mismatchReport(key: key, slot: slot))]
+        }
+        slot.pending[child] = payload
+        fold(&slot)
+        guard slot.nextToFold == fanIn else {
+            slots[key] = slot
+            return []
+        }
+        slots.removeValue(forKey: key)
+        pool.release(slot.poolIndex)
+        chunksReduced += 1
+        bytesReduced += slot.accumulator.count
+        return complete(slot)
+    }
+
+    /// Folds every contribution that is next in child order. Out-of-order ones wait in `pending`.
+    private func fold(_ slot: inout Slot) {
+        let h = slot.header
+        while slot.nextToFold < fanIn, let data = slot.pending[slot.nextToFold] {
+            let i = slot.nextToFold
+            slot.pending[i] = nil
+            switch h.collective {
+            case .broadcast:
+                // Exactly one subtree holds the root; the others grant credit with empty chunks.
+                if !data.isEmpty { slot.accumulator = data }
+            case .allreduce, .reduce, .barrier:
+                if i == 0 {
+                    slot.accumulator = data
+                } else if !data.isEmpty {
+                    let count = Int(h.elementCount)
+                    slot.accumulator.withUnsafeMutableBytes { acc in
+                        data.withUnsafeBytes { src in
+                            Reduction.combine(h.op, h.dtype, into: acc.baseAddress!, from: src.baseAddress!,
+                                              count: count)
+                        }
+                    }
+                }
+            }
+            slot.nextToFold += 1
+        }
+    }
+
+    private func complete(_ slot: Slot) -> [EngineAction] {
+        var header = slot.header
+        header.origin = origin
+        header.flags = []
+        header.payloadLength = UInt32(slot.accumulator.count)
+        if header.collective == .broadcast && slot.accumulator.isEmpty && header.elementCount > 0 {
+            return [.fail(violation(header, "broadcast chunk \(header.chunkIndex) reached the top of "
+                                    + "\(assignment.switchName) without the root's data", ranks: [Int(header.root)]))]
+        }
+        if !isRoot {
+            return [.sendUp(.chunk(header, payload: slot.accumulator))]
+        }
+        header.flags = [.result]
+        return down(header: header, payload: slot.accumulator)
+    }
+
+    /// A result from the parent on the down path.
+    public func result(header: ChunkHeader, payload: [UInt8]) -> [EngineAction] {
+        if failedOps.contains(header.opSeq) { return [] }
+        guard header.flags.contains(.result), header.job == assignment.job else {
+            return [.fail(violation(header, "parent sent a chunk that is not a result of job \(assignment.job)",
+                                    ranks: []))]
+        }
+        var h = header
+        h.origin = origin
+        return down(header: h, payload: payload)
+    }
+
+    /// Fans a result out to the children; for `reduce`, only the subtree holding the root gets data.
+    private func down(header: ChunkHeader, payload: [UInt8]) -> [EngineAction] {
+        var actions: [EngineAction] = []
+        actions.reserveCapacity(fanIn)
+        for child in 0..<fanIn {
+            if header.collective == .reduce && !ranks(ofChild: child).contains(Int(header.root))
+                && !header.flags.contains(.empty) {
+                var empty = header
+                empty.flags.insert(.empty)
+                empty.payloadLength = 0
+                actions.append(.sendDown(child: child, .chunk(empty, payload: [])))
+            } else {
+                actions.append(.sendDown(child: child, .chunk(header, payload: payload)))
+            }
+        }
+        return actions
+    }
+
+    private func violation(_ header: ChunkHeader, _ message: String, ranks: [Int]) -> ErrorReport {
+        failedOps.insert(header.opSeq)
+        return ErrorReport(kind: .protocolViolation, job: assignment.job, opSeq: header.opSeq, ranks: ranks,
+                           reporter: reporter, message: message)
+    }
+
+    /// Groups children by what they sent; the largest group (ties: the one holding child 0) is
+    /// taken as intended and every other group's ranks are named.
+    private func mismatchReport(key: SlotKey, slot: Slot) -> ErrorReport {
+        failedOps.insert(key.opSeq)
+        var groups: [(ChunkHeader.Signature, [Int])] = []
+        for (child, sig) in slot.signatures.enumerated() {
+            guard let sig else { continue }
+            if let i = groups.firstIndex(where: { $0.0 == sig }) {
+                groups[i].1.append(child)
+            } else {
+                groups.append((sig, [child]))
+            }
+        }
+        let majority = groups.indices.max { a, b in
+            let ca = groups[a].1.count, cb = groups[b].1.count
+            if ca != cb { return ca < cb }
+            return groups[a].1.min()! > groups[b].1.min()!
+        }!
+        let reference = groups[majority]
+        var culprits: [Int] = []
+        var parts: [String] = []
+        for (i, group) in groups.enumerated() where i != majority {
+            let r = ranks(ofChildren: group.1)
+            culprits += r
+            parts.append("rank \(RankList.format(r)) called \(group.0) (\(group.0.differences(from: reference.0).joined(separator: ", ")))")
+        }
+        let message = "collective mismatch at op #\(key.opSeq) chunk \(key.chunk): "
+            + parts.joined(separator: "; ")
+            + "; rank \(RankList.format(ranks(ofChildren: reference.1))) called \(reference.0)"
+        return ErrorReport(kind: .collectiveMismatch, job: assignment.job, opSeq: key.opSeq, ranks: culprits.sorted(),
+                           reporter: reporter, message: message)
+    }
+
+    /// Releases the slots of an abandoned operation so a failure cannot leak the pool.
+    public func abandon(opSeq: UInt64) {
+        failedOps.insert(opSeq)
+        for (key, slot) in slots where key.opSeq == opSeq {
+            pool.release(slot.poolIndex)
+            slots.removeValue(forKey: key)
+        }
+    }
+
+    /// Slots older than `timeout` (in the caller's clock units) with the ranks that have not
+    /// contributed; each stalled slot is reported once.
+    public func stalledSlots(now: UInt64, timeout: UInt64) -> [(opSeq: UInt64, chunk: UInt32, missing: [Int])] {
+        var out: [(UInt64, UInt32, [Int])] = []
+        for (key, slot) in slots where !slot.stallReported && now &- slot.openedAt > timeout {
+            let missing = slot.signatures.indices.filter { slot.signatures[$0] == nil }
+            out.append((key.opSeq, key.chunk, ranks(ofChildren: missing)))
+            slots[key]?.stallReported = true
+        }
+        return out.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+    }
+}

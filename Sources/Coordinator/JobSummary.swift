@@ -1,0 +1,104 @@
+import Foundation
+import TributaryCore
+
+/// The record of one job: what ran, how, how fast, and whether every result was bit-exact.
+/// Written as JSON by the coordinator and rendered as a table by `launch`.
+public struct JobSummary: Sendable, Codable, Equatable {
+    public struct Operation: Sendable, Codable, Equatable {
+        public var opSeq: UInt64
+        public var collective: Collective
+        public var dtype: DType
+        public var op: ReduceOp
+        public var count: Int
+        public var root: Int
+        /// Slowest rank's time: the operation is done when the last rank has its result.
+        public var seconds: Double
+        public var path: String
+        public var transport: String
+        /// nil when not validated.
+        public var bitExact: Bool?
+        /// Ranks whose result differed.
+        public var wrongRanks: [Int]
+        public var detail: String
+
+        public var bytes: Int { count * dtype.size }
+    }
+
+    public var job: UInt32
+    public var jobName: String
+    public var worldSize: Int
+    public var tree: String
+    public var path: String
+    public var operations: [Operation]
+    public var failure: String?
+
+    public var succeeded: Bool { failure == nil && operations.allSatisfy { $0.bitExact != false } }
+
+    /// A readable table: one row per (collective, size, dtype, op), times as medians over repeats.
+    public func render() -> String {
+        var lines: [String] = []
+        lines.append("job \(jobName) (#\(job)): \(worldSize) ranks, \(path)")
+        lines.append(pad("collective", 10) + pad("size", 10, right: true) + pad("count", 12, right: true)
+                     + pad("type", 6, right: true) + pad("redop", 6, right: true) + pad("time(us)", 12, right: true)
+                     + pad("algbw(GB/s)", 12, right: true) + pad("busbw(GB/s)", 12, right: true)
+                     + pad("runs", 5, right: true) + "  bit-exact  ran")
+        struct Key: Hashable { var c: Collective; var n: Int; var d: DType; var o: ReduceOp }
+        var order: [Key] = []
+        var groups: [Key: [Operation]] = [:]
+        for op in operations {
+            let k = Key(c: op.collective, n: op.count, d: op.dtype, o: op.op)
+            if groups[k] == nil { order.append(k) }
+            groups[k, default: []].append(op)
+        }
+        for k in order {
+            let ops = groups[k]!
+            let times = ops.map(\.seconds).sorted()
+            let median = times[times.count / 2]
+            let bytes = k.n * k.d.size
+            let algbw = median > 0 ? Double(bytes) / median / 1e9 : 0
+            let factor = k.c == .allreduce && worldSize > 1 ? 2.0 * Double(worldSize - 1) / Double(worldSize) : 1.0
+            let exact: String
+            if ops.contains(where: { $0.bitExact == false }) {
+                exact = "NO"
+            } else if ops.allSatisfy({ $0.bitExact == true }) {
+                exact = "yes"
+            } else {
+                exact = "unchecked"
+            }
+            lines.append(pad(k.c.description, 10) + pad(formatBytes(bytes), 10, right: true)
+                         + pad("\(k.n)", 12, right: true) + pad(k.d.name, 6, right: true)
+                         + pad(k.c == .broadcast || k.c == .barrier ? "none" : k.o.name, 6, right: true)
+                         + pad(String(format: "%.1f", median * 1e6), 12, right: true)
+                         + pad(String(format: "%.3f", algbw), 12, right: true)
+                         + pad(String(format: "%.3f", algbw * factor), 12, right: true)
+                         + pad("\(ops.count)", 5, right: true) + "  " + pad(exact, 9) + "  "
+                         + "\(ops[0].transport) \(ops[0].path.hasPrefix("in-network") ? "in-network" : ops[0].path)")
+        }
+        for op in operations where op.bitExact == false {
+            lines.append("MISMATCH op #\(op.opSeq): \(op.detail)")
+        }
+        let checked = operations.filter { $0.bitExact != nil }.count
+        let wrong = operations.filter { $0.bitExact == false }.count
+        lines.append("\(operations.count) operations, \(checked) validated against the host replay, \(wrong) wrong")
+        if let failure { lines.append("FAILED: \(failure)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+    guard s.count < width else { return s + " " }
+    let fill = String(repeating: " ", count: width - s.count)
+    return right ? fill + s : s + fill
+}
+
+/// `0 B`, `4 KiB`, `64 MiB`, `1000 B`.
+public func formatBytes(_ n: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB"]
+    var value = n
+    var unit = 0
+    while value >= 1024 && value % 1024 == 0 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return "\(value) \(units[unit])"
+}

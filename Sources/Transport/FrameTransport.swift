@@ -1,0 +1,55 @@
+import TributaryCore
+
+/// The one contract every transport fulfils (TCP, RDMA, in-process), so the roles never know which
+/// one carries their frames (DESIGN.md §2.5). A connection delivers whole, validated frames in order.
+public protocol FrameConnection: AnyObject, Sendable {
+    /// Who is at the other end, for error messages (`127.0.0.1:40112`, `inproc:leaf0#3`).
+    var peer: String { get }
+    /// Frames from the peer in order; single consumer. Finishes when the peer closes and throws a
+    /// `TransportError` when the connection fails or the peer sent bytes that do not decode.
+    var inbound: AsyncThrowingStream<Frame, Error> { get }
+    /// Queues `frame` behind earlier ones and returns at once. A frame sent on a dead connection is
+    /// dropped; the failure surfaces on `inbound`. Flow control is the protocol's (credits), not this.
+    func send(_ frame: Frame)
+    /// Sends the frame and waits until the transport has handed it to the peer or the OS.
+    func sendAndWait(_ frame: Frame) async throws
+    /// Closes both directions; `inbound` finishes.
+    func close()
+}
+
+/// Accepts connections on an endpoint.
+public protocol FrameListener: AnyObject, Sendable {
+    /// Where peers reach this listener (with the real port when asked for port 0).
+    var endpoint: Endpoint { get }
+    /// Accepted connections, in order; finishes when the listener closes.
+    var connections: AsyncStream<any FrameConnection> { get }
+    func close() async
+}
+
+/// A way to move frames between roles.
+public protocol FrameTransport: Sendable {
+    /// `tcp`, `rdma`, `inproc`: reported with every operation.
+    var name: String { get }
+    func listen(on endpoint: Endpoint) async throws -> any FrameListener
+    func connect(to endpoint: Endpoint) async throws -> any FrameConnection
+}
+
+/// Transport failures, each naming the peer or endpoint concerned.
+public enum TransportError: Error, Sendable, CustomStringConvertible {
+    case listenFailed(endpoint: Endpoint, reason: String)
+    case connectFailed(endpoint: Endpoint, reason: String)
+    /// The peer sent bytes that do not decode; the connection was closed.
+    case malformedFrame(peer: String, WireError)
+    case connectionLost(peer: String, reason: String)
+    case closed(peer: String)
+
+    public var description: String {
+        switch self {
+        case .listenFailed(let e, let r): return "cannot listen on \(e): \(r)"
+        case .connectFailed(let e, let r): return "cannot connect to \(e): \(r)"
+        case .malformedFrame(let p, let w): return "malformed frame from \(p): \(w)"
+        case .connectionLost(let p, let r): return "connection to \(p) lost: \(r)"
+        case .closed(let p): return "connection to \(p) is closed"
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import TributaryCore
+import Transport
+
+/// Frames over TCP with SwiftNIO: the fallback data plane and the control plane everywhere.
+public final class TCPTransport: FrameTransport, @unchecked Sendable {
+    public let name = "tcp"
+    /// Names this process in error frames it sends to a peer it drops.
+    public let localName: String
+    public let maxBody: Int
+    private let group: MultiThreadedEventLoopGroup
+    private let ownsGroup: Bool
+
+    /// - Parameters:
+    ///   - threads: event loop threads; one is right on small machines (the roles are not CPU bound
+    ///     in NIO, and a second loop competes with the reduction for the two cores).
+    public init(localName: String, threads: Int = 1, maxBody: Int = WireFormat.defaultMaxBody) {
+        self.localName = localName
+        self.maxBody = maxBody
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.ownsGroup = true
+    }
+
+    deinit {
+        if ownsGroup { group.shutdownGracefully { _ in } }
+    }
+
+    /// Stops the event loops; call when the process is done with the transport.
+    public func shutdown() async {
+        try? await group.shutdownGracefully()
+    }
+
+    static let recvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64 << 10, initial: 256 << 10,
+                                                              maximum: 4 << 20)
+
+    public func listen(on endpoint: Endpoint) async throws -> any FrameListener {
+        let (connections, continuation) = AsyncStream<any FrameConnection>.makeStream()
+        let localName = self.localName
+        let maxBody = self.maxBody
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.recvAllocator, value: Self.recvAllocator)
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 8)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let connection = try TCPConnection.install(on: channel, localName: localName, maxBody: maxBody)
+                    continuation.yield(connection)
+                }
+            }
+        do {
+            let channel = try await bootstrap.bind(host: endpoint.host, port: endpoint.port).get()
+            let port = channel.localAddress?.port ?? endpoint.port
+            return TCPListener(channel: channel, endpoint: Endpoint(host: endpoint.host, port: port),
+                               connections: connections, continuation: continuation)
+        } catch {
+            continuation.finish()
+            throw TransportError.listenFailed(endpoint: endpoint, reason: "\(error)")
+        }
+    }
+
+    public func connect(to endpoint: Endpoint) async throws -> any FrameConnection {
+        let localName = self.localName
+        let maxBody = self.maxBody
+        let bootstrap = ClientBootstrap(group: group)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(ChannelOptions.recvAllocator, value: Self.recvAllocator)
+            .channelOption(ChannelOptions.maxMessagesPerRead, value: 8)
+            .connectTimeout(.seconds(10))
+        do {
+            let channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+            return try await channel.eventLoop.submit {
+                try TCPConnection.install(on: channel, localName: localName, maxBody: maxBody)
+            }.get()
+        } catch {
+            throw TransportError.connectFailed(endpoint: endpoint, reason: "\(error)")
+        }
+    }
+}
+
+final class TCPListener: FrameListener, @unchecked Sendable {
+    let endpoint: Endpoint
+    let connections: AsyncStream<any FrameConnection>
+    private let channel: Channel
+    private let continuation: AsyncStream<any FrameConnection>.Continuation
+
+    init(channel: Channel, endpoint: Endpoint, connections: AsyncStream<any FrameConnection>,
+         continuation: AsyncStream<any FrameConnection>.Continuation) {
+        self.channel = channel
+        self.endpoint = endpoint
+        self.connections = connections
+        self.continuation = continuation
+    }
+
+    func close() async {
+        try? await channel.close()
+        continuation.finish()
+    }
+}
+
+/// One TCP connection carrying frames.
+final class TCPConnection: FrameConnection, @unchecked Sendable {
+    let peer: String
+    let inbound: AsyncThrowingStream<Frame, Error>
+    private let channel: Channel
+
+    private init(channel: Channel, peer: String, inbound: AsyncThrowingStream<Frame, Error>) {
+        self.channel = channel
+        self.peer = peer
+        self.inbound = inbound
+    }
+
+    /// Adds the frame pipeline to `channel`; must run on its event loop.
+    static func install(on channel: Channel, localName: String, maxBody: Int) throws -> TCPConnection {
+        let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown peer"
+        let (stream, continuation) = AsyncThrowingStream<Frame, Error>.makeStream()
+        let ops = channel.pipeline.syncOperations
+        try ops.addHandler(ByteToMessageHandler(FrameDecoder(maxBody: maxBody)))
+        try ops.addHandler(MessageToByteHandler(FrameEncoder()))
+        try ops.addHandler(FrameStreamHandler(continuation: continuation, peer: peer, localName: localName))
+        return TCPConnection(channel: channel, peer: peer, inbound: stream)
+    }
+
+    func send(_ frame: Frame) {
+        channel.writeAndFlush(frame, promise: nil)
+    }
+
+    func sendAndWait(_ frame: Frame) async throws {
+        do {
+            try await channel.writeAndFlush(frame).get()
+        } catch {
+            throw TransportError.connectionLost(peer: peer, reason: "\(error)")
+        }
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}

@@ -1,0 +1,80 @@
+/// Recomputes, on the host, exactly what the fabric computes: the same kernels folded in the same
+/// tree order (`((c0 ⊕ c1) ⊕ c2) ⊕ …` at every node), one chunk at a time so memory stays bounded
+/// by the chunk size and the tree depth, whatever the message size.
+public struct HostReplay {
+    public let tree: AggregationTree
+    public let collective: Collective
+    public let dtype: DType
+    public let op: ReduceOp
+    public let count: Int
+    public let root: Int
+    public let chunkElements: Int
+    /// Fills `count` elements of `rank`'s input starting at element `offset`.
+    public let input: (_ rank: Int, _ offset: Int, _ count: Int, _ into: UnsafeMutableRawPointer) -> Void
+
+    public init(tree: AggregationTree, collective: Collective, dtype: DType, op: ReduceOp, count: Int, root: Int,
+                chunkElements: Int,
+                input: @escaping (_ rank: Int, _ offset: Int, _ count: Int, _ into: UnsafeMutableRawPointer) -> Void) {
+        self.tree = tree
+        self.collective = collective
+        self.dtype = dtype
+        self.op = op
+        self.count = count
+        self.root = root
+        self.chunkElements = max(1, chunkElements)
+        self.input = input
+    }
+
+    public var chunkCount: Int { max(1, (count + chunkElements - 1) / chunkElements) }
+
+    /// Element range of chunk `k`.
+    public func range(ofChunk k: Int) -> Range<Int> {
+        let lo = min(count, k * chunkElements)
+        return lo..<min(count, lo + chunkElements)
+    }
+
+    /// The result bytes of chunk `k` as every receiving rank must hold them.
+    public func expectedChunk(_ k: Int) -> [UInt8] {
+        let r = range(ofChunk: k)
+        let bytes = r.count * dtype.size
+        guard bytes > 0 else { return [] }
+        switch collective {
+        case .broadcast:
+            return generate(rank: root, range: r)
+        case .barrier:
+            return []
+        case .allreduce, .reduce:
+            return value(of: .aggregator(name: tree.root), range: r)
+        }
+    }
+
+    /// Digests of every chunk's expected result.
+    public func expectedDigests() -> [UInt64] {
+        (0..<chunkCount).map { k in expectedChunk(k).withUnsafeBytes { Digest.of($0) } }
+    }
+
+    private func generate(rank: Int, range r: Range<Int>) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: r.count * dtype.size)
+        out.withUnsafeMutableBytes { input(rank, r.lowerBound, r.count, $0.baseAddress!) }
+        return out
+    }
+
+    private func value(of child: AggregationTree.Child, range r: Range<Int>) -> [UInt8] {
+        switch child {
+        case .worker(let rank):
+            return generate(rank: rank, range: r)
+        case .aggregator(let name):
+            let children = tree.nodes[name]?.children ?? []
+            var acc = value(of: children[0], range: r)
+            for child in children.dropFirst() {
+                let next = value(of: child, range: r)
+                acc.withUnsafeMutableBytes { a in
+                    next.withUnsafeBytes { b in
+                        Reduction.combine(op, dtype, into: a.baseAddress!, from: b.baseAddress!, count: r.count)
+                    }
+                }
+            }
+            return acc
+        }
+    }
+}

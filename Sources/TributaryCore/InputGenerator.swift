@@ -1,0 +1,138 @@
+/// Deterministic, indexable test inputs: element `i` of rank `r`'s buffer is a pure function of
+/// `(seed, specials, dtype, r, i)`.
+///
+/// Workers generate their inputs from it and the coordinator regenerates any rank's elements to replay the
+/// tree-order reduction (DESIGN.md §6), chunk by chunk, without ever holding a whole buffer. That is why it is
+/// counter-based (a splitmix64 finaliser over a Weyl sequence keyed by seed and rank) rather than a stream:
+/// generating `[0, n)` in one call or in pieces at any offsets gives the same bits.
+///
+/// Float values without specials are finite, of random sign, with a random fraction and an exponent spread
+/// over 2^-20…2^20 (binary16: 2^-8…2^8), so that summing in a different order gives different bits — that is
+/// what makes the bit-exact replay of the tree order a meaningful check — while sums over 64 ranks cannot
+/// overflow. Products over many ranks may overflow to ±∞ or underflow; that is fine, just deterministic.
+/// With `specials`, about 1 element in 64 is instead one of: quiet NaN, signalling NaN (random sign and
+/// payload), ±0, ±∞, a subnormal (random sign and fraction), or ±the largest finite value.
+/// Integer elements are uniformly random bits; `specials` does not affect them.
+public struct InputGenerator: Sendable, Hashable, Codable {
+    public var seed: UInt64
+    public var specials: Bool
+
+    public init(seed: UInt64, specials: Bool = false) {
+        self.seed = seed
+        self.specials = specials
+    }
+
+    /// Writes elements `[offset, offset + count)` of `rank`'s input for `dtype` into `into` (aligned for `dtype`).
+    public func fill(_ dtype: DType, rank: Int, offset: Int, count: Int, into: UnsafeMutableRawPointer) {
+        precondition(offset >= 0 && count >= 0, "negative offset or count")
+        let key = streamKey(rank: rank)
+        switch dtype {
+        case .f32: write(into, key, offset, count, UInt32.self) { f32Bits($0) }
+        case .f64: write(into, key, offset, count, UInt64.self) { f64Bits($0) }
+        case .f16: write(into, key, offset, count, UInt16.self) { f16Bits($0) }
+        case .bf16: write(into, key, offset, count, UInt16.self) { bf16Bits($0) }
+        case .i32, .u32: write(into, key, offset, count, UInt32.self) { UInt32(truncatingIfNeeded: $0) }
+        case .i64, .u64: write(into, key, offset, count, UInt64.self) { $0 }
+        case .i8, .u8: write(into, key, offset, count, UInt8.self) { UInt8(truncatingIfNeeded: $0 >> 56) }
+        }
+    }
+
+    /// Convenience: elements `[offset, offset + count)` as an array of any type with `dtype`'s size (e.g. the
+    /// bit patterns as `UInt32` for `f32`, or `Float` values).
+    public func array<T: BitwiseCopyable>(
+        _ dtype: DType, rank: Int, offset: Int = 0, count: Int, as type: T.Type = T.self
+    ) -> [T] {
+        precondition(MemoryLayout<T>.size == dtype.size && MemoryLayout<T>.stride == dtype.size,
+                     "\(T.self) does not have the size of \(dtype)")
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if let base = buffer.baseAddress, count > 0 {
+                fill(dtype, rank: rank, offset: offset, count: count, into: UnsafeMutableRawPointer(base))
+            }
+            initialized = count
+        }
+    }
+
+    // MARK: Hashing
+
+    private static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// splitmix64's finaliser: a bijection with full avalanche.
+    @inline(__always)
+    private static func mix(_ z0: UInt64) -> UInt64 {
+        var z = z0
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Start of `rank`'s Weyl sequence; mixing seed and rank twice keeps nearby seeds and ranks unrelated.
+    private func streamKey(rank: Int) -> UInt64 {
+        Self.mix(Self.mix(seed ^ 0x5452_4942_5554_4152) &+ UInt64(bitPattern: Int64(rank)) &* 0xD1B5_4A32_D192_ED03)
+    }
+
+    @inline(__always)
+    private func write<T>(
+        _ into: UnsafeMutableRawPointer, _ key: UInt64, _ offset: Int, _ count: Int, _: T.Type,
+        _ element: (UInt64) -> T
+    ) {
+        let size = MemoryLayout<T>.size
+        for i in 0..<count {
+            let hash = Self.mix(key &+ UInt64(offset + i) &* Self.golden)
+            into.storeBytes(of: element(hash), toByteOffset: i * size, as: T.self)
+        }
+    }
+
+    // MARK: Values
+
+    /// The fields of one IEEE binary format, enough to build any class of value from hash bits.
+    private struct Format {
+        var exponentBits: UInt64
+        var fractionBits: UInt64
+        /// Range of unbiased exponents for ordinary values.
+        var exponents: ClosedRange<Int>
+
+        var bias: Int { (1 << (Int(exponentBits) - 1)) - 1 }
+        var signShift: UInt64 { exponentBits + fractionBits }
+        var fractionMask: UInt64 { (1 << fractionBits) - 1 }
+        var maxExponentField: UInt64 { (1 << exponentBits) - 1 }
+
+        /// Bit pattern for the hash `h`: an ordinary value, or (if `specials` and the top 6 bits are zero,
+        /// 1 in 64) a special one.
+        func bits(_ h: UInt64, specials: Bool) -> UInt64 {
+            let sign = ((h >> 40) & 1) << signShift
+            // A second, independent word for the fraction: wide formats need up to 52 random bits.
+            let fraction = InputGenerator.mix(h ^ 0x6A09_E667_F3BC_C909) & fractionMask
+            if specials && h >> 58 == 0 {
+                let quiet: UInt64 = 1 << (fractionBits - 1)
+                let infinity = maxExponentField << fractionBits
+                switch (h >> 41) % 7 {
+                case 0: return sign | infinity | quiet | fraction  // quiet NaN, random payload
+                case 1: return sign | infinity | (fraction & ~quiet | 1)  // signalling NaN: non-zero payload
+                case 2: return sign  // ±0
+                case 3: return sign | infinity  // ±∞
+                case 4, 5: return sign | (fraction | 1)  // subnormal (non-zero)
+                default: return sign | ((maxExponentField - 1) << fractionBits) | fractionMask  // ±largest finite
+                }
+            }
+            let span = UInt64(exponents.count)
+            let exponent = exponents.lowerBound + Int((h & 0xFF_FFFF) % span) + bias
+            return sign | (UInt64(exponent) << fractionBits) | fraction
+        }
+    }
+
+    private static let f32Format = Format(exponentBits: 8, fractionBits: 23, exponents: -20...20)
+    private static let f64Format = Format(exponentBits: 11, fractionBits: 52, exponents: -20...20)
+    private static let f16Format = Format(exponentBits: 5, fractionBits: 10, exponents: -8...8)
+    private static let bf16Format = Format(exponentBits: 8, fractionBits: 7, exponents: -20...20)
+
+    @inline(__always) private func f32Bits(_ h: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: Self.f32Format.bits(h, specials: specials))
+    }
+    @inline(__always) private func f64Bits(_ h: UInt64) -> UInt64 { Self.f64Format.bits(h, specials: specials) }
+    @inline(__always) private func f16Bits(_ h: UInt64) -> UInt16 {
+        UInt16(truncatingIfNeeded: Self.f16Format.bits(h, specials: specials))
+    }
+    @inline(__always) private func bf16Bits(_ h: UInt64) -> UInt16 {
+        UInt16(truncatingIfNeeded: Self.bf16Format.bits(h, specials: specials))
+    }
+}

@@ -1,0 +1,435 @@
+import Foundation
+import Logging
+import Transport
+import TributaryCore
+
+/// Settings a worker joins a job with.
+public struct WorkerConfiguration: Sendable {
+    public var coordinator: Endpoint
+    public var jobName: String
+    public var rank: Int
+    public var worldSize: Int
+    /// The topology host this rank runs on; nil = host number `rank`.
+    public var host: String?
+    /// An operation that makes no progress for this long fails, naming the missing chunks.
+    public var operationTimeout: Duration
+    /// Joining (registration, tree assignment, readiness barrier) fails after this long.
+    public var joinTimeout: Duration
+
+    public init(coordinator: Endpoint, jobName: String = "default", rank: Int, worldSize: Int, host: String? = nil,
+                operationTimeout: Duration = .seconds(60), joinTimeout: Duration = .seconds(60)) {
+        self.coordinator = coordinator
+        self.jobName = jobName
+        self.rank = rank
+        self.worldSize = worldSize
+        self.host = host
+        self.operationTimeout = operationTimeout
+        self.joinTimeout = joinTimeout
+    }
+}
+
+/// How the coordinator can check an operation's result bit for bit.
+public enum Validation: Sendable, Equatable {
+    /// No check.
+    case none
+    /// The input was made by this generator for this rank; the coordinator regenerates it.
+    case generated(InputGenerator)
+    /// Ship the input bytes with the report (for buffers the application fills itself).
+    case shipInput
+}
+
+/// How one operation ran, as the worker saw it.
+public struct OperationResult: Sendable, Equatable {
+    public var opSeq: UInt64
+    public var collective: Collective
+    public var dtype: DType
+    public var op: ReduceOp
+    public var count: Int
+    /// Wall time of the operation at this rank (first chunk sent to last result placed).
+    public var seconds: Double
+    /// `in-network: …` or `host fallback: <reason>`.
+    public var path: String
+    public var transport: String
+    /// nil when not validated; otherwise the coordinator's verdict for this rank.
+    public var bitExact: Bool?
+    public var detail: String
+    public var bytesSent: Int
+    public var bytesReceived: Int
+}
+
+/// A rank's handle on a job, like an MPI communicator or a NCCL `ncclComm_t`: join once, then
+/// run collectives in the same order on every rank. Not for concurrent use from several tasks.
+public final class Communicator {
+    public let configuration: WorkerConfiguration
+    public let assignment: WorkerAssignment
+    public var rank: Int { configuration.rank }
+    public var worldSize: Int { configuration.worldSize }
+    public var transportName: String { dataTransportName }
+
+    private let logger: Logger
+    private let control: any FrameConnection
+    private let data: any FrameConnection
+    private let dataTransportName: String
+    private var events: AsyncStream<Event>.Iterator
+    private let pumps: [Task<Void, Never>]
+    private var opSeq: UInt64 = 0
+    private var stash: [ControlMessage] = []
+    private var closed = false
+
+    enum Event: Sendable {
+        case control(ControlMessage)
+        case data(Frame)
+        case controlEnded(String)
+        case dataEnded(String)
+        case tick
+    }
+
+    private init(configuration: WorkerConfiguration, assignment: WorkerAssignment, logger: Logger,
+                 control: any FrameConnection, data: any FrameConnection, dataTransportName: String,
+                 events: AsyncStream<Event>.Iterator, pumps: [Task<Void, Never>]) {
+        self.configuration = configuration
+        self.assignment = assignment
+        self.logger = logger
+        self.control = control
+        self.data = data
+        self.dataTransportName = dataTransportName
+        self.events = events
+        self.pumps = pumps
+    }
+
+    deinit {
+        for pump in pumps { pump.cancel() }
+        control.close()
+        data.close()
+    }
+
+    /// Registers with the coordinator, receives the tree assignment, connects to the leaf
+    /// aggregator and waits at the readiness barrier until every rank of the job is there.
+    public static func join(_ configuration: WorkerConfiguration, control controlTransport: any FrameTransport,
+                            data dataTransport: any FrameTransport, logger: Logger) async throws -> Communicator {
+        let rank = configuration.rank
+        guard configuration.worldSize > 0, rank >= 0, rank < configuration.worldSize else {
+            throw WorkerError.invalidArgument("rank \(rank) is outside world size \(configuration.worldSize)")
+        }
+        let (stream, continuation) = AsyncStream<Event>.makeStream()
+        var pumps: [Task<Void, Never>] = []
+        let control: any FrameConnection
+        do {
+            control = try await controlTransport.connect(to: configuration.coordinator)
+        } catch {
+            throw WorkerError.coordinatorLost("\(error)")
+        }
+        pumps.append(pump(control, continuation, wrap: { frame in
+            if case .control(let m) = frame { return .control(m) }
+            return nil
+        }, end: { .controlEnded($0) }))
+        pumps.append(Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                continuation.yield(.tick)
+            }
+        })
+        var events = stream.makeAsyncIterator()
+        let deadline = ContinuousClock.now + configuration.joinTimeout
+        func awaitControl(_ what: String) async throws -> ControlMessage {
+            while true {
+                guard let event = await events.next() else { throw WorkerError.coordinatorLost("event stream ended") }
+                switch event {
+                case .control(.error(let r)): throw WorkerError.remote(r)
+                case .control(let m): return m
+                case .controlEnded(let why): throw WorkerError.coordinatorLost(why)
+                case .dataEnded(let why): throw WorkerError.leafLost(leaf: "leaf", reason: why)
+                case .data(.control(.error(let r))): throw WorkerError.remote(r)
+                case .data: continue
+                case .tick:
+                    if ContinuousClock.now > deadline {
+                        throw WorkerError.timeout("rank \(rank) waited \(configuration.joinTimeout) for \(what)")
+                    }
+                }
+            }
+        }
+        control.send(.control(.hello(Hello(role: .worker, name: "rank \(rank)"))))
+        guard case .helloAck = try await awaitControl("the coordinator's hello") else {
+            throw WorkerError.unexpectedReply("coordinator did not acknowledge hello")
+        }
+        control.send(.control(.registerWorker(WorkerRegistration(
+            jobName: configuration.jobName, rank: rank, worldSize: configuration.worldSize, host: configuration.host,
+            pid: getpid()))))
+        let assignment: WorkerAssignment
+        switch try await awaitControl("the tree assignment (are all \(configuration.worldSize) ranks started?)") {
+        case .assignWorker(let a): assignment = a
+        case let other: throw WorkerError.unexpectedReply("expected assignment, got \(other)")
+        }
+        let data: any FrameConnection
+        do {
+            data = try await dataTransport.connect(to: assignment.leafEndpoint)
+        } catch {
+            throw WorkerError.leafLost(leaf: assignment.leaf, reason: "\(error)")
+        }
+        pumps.append(pump(data, continuation, wrap: { .data($0) }, end: { .dataEnded($0) }))
+        data.send(.control(.hello(Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
+                                         childIndex: assignment.childIndex, jobKey: assignment.jobKey))))
+        // The leaf's acknowledgement arrives on the data connection.
+        ackLoop: while true {
+            guard let event = await events.next() else { throw WorkerError.coordinatorLost("event stream ended") }
+            switch event {
+            case .data(.control(.helloAck)): break ackLoop
+            case .data(.control(.error(let r))), .control(.error(let r)): throw WorkerError.remote(r)
+            case .dataEnded(let why): throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
+            case .controlEnded(let why): throw WorkerError.coordinatorLost(why)
+            case .tick:
+                if ContinuousClock.now > deadline {
+                    throw WorkerError.timeout("rank \(rank): aggregator \(assignment.leaf) did not acknowledge")
+                }
+            default: continue
+            }
+        }
+        control.send(.control(.workerReady(WorkerReady(job: assignment.job, rank: rank))))
+        switch try await awaitControl("every rank to be ready (barrier)") {
+        case .start: break
+        case let other: throw WorkerError.unexpectedReply("expected start, got \(other)")
+        }
+        logger.info("joined", metadata: ["rank": "\(rank)", "job": "\(assignment.job)", "leaf": "\(assignment.leaf)",
+                                         "path": "\(assignment.path)"])
+        return Communicator(configuration: configuration, assignment: assignment, logger: logger, control: control,
+                            data: data, dataTransportName: dataTransport.name, events: events, pumps: pumps)
+    }
+
+    private static func pump(_ connection: any FrameConnection, _ continuation: AsyncStream<Event>.Continuation,
+                             wrap: @escaping @Sendable (Frame) -> Event?, end: @escaping @Sendable (String) -> Event)
+        -> Task<Void, Never> {
+        Task {
+            do {
+                for try await frame in connection.inbound {
+                    if let event = wrap(frame) { continuation.yield(event) }
+                }
+                continuation.yield(end("\(connection.peer) closed the connection"))
+            } catch {
+                continuation.yield(end("\(error)"))
+            }
+        }
+    }
+
+    // MARK: Collectives (raw)
+
+    /// Runs one collective over raw memory. `send` and `recv` may be the same memory (in place).
+    /// Every rank must call the same collectives in the same order with matching arguments; the
+    /// aggregators check that and name the ranks that disagree.
+    public func run(_ collective: Collective, dtype: DType, op: ReduceOp, count: Int, root: Int = 0,
+                    send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, validation: Validation = .none)
+        async throws -> OperationResult {
+        guard !closed else { throw WorkerError.invalidArgument("communicator is closed") }
+        guard op.supports(dtype) else { throw WorkerError.invalidArgument("op \(op) is not defined for \(dtype)") }
+        guard count >= 0, count <= Int(UInt32.max) * assignment.streaming.chunkElements(dtype) else {
+            throw WorkerError.invalidArgument("count \(count) out of range")
+        }
+        guard root >= 0, root < worldSize else {
+            throw WorkerError.invalidArgument("root \(root) is outside world size \(worldSize)")
+        }
+        let contributes = collective != .broadcast || rank == root
+        let receives = collective == .allreduce || collective == .broadcast || (collective == .reduce && rank == root)
+        if count > 0 {
+            if contributes && send == nil { throw WorkerError.invalidArgument("\(collective) needs a send buffer") }
+            if receives && recv == nil { throw WorkerError.invalidArgument("\(collective) needs a receive buffer") }
+        }
+        opSeq += 1
+        let seq = opSeq
+        let size = dtype.size
+        let per = assignment.streaming.chunkElements(dtype)
+        let chunks = assignment.streaming.chunkCount(count: count, dtype: dtype)
+        let window = max(1, assignment.streaming.window)
+        // Inputs travel to the coordinator before an in-place result overwrites them.
+        var shipped: [UInt8] = []
+        if validation == .shipInput, contributes, count > 0, let send {
+            shipped = Array(UnsafeRawBufferPointer(start: send, count: count * size))
+        }
+        var template = ChunkHeader(
+            job: assignment.job, origin: UInt32(rank), opSeq: seq, totalCount: UInt64(count), elementOffset: 0,
+            chunkIndex: 0, chunkCount: UInt32(chunks), elementCount: 0, collective: collective, dtype: dtype, op: op,
+            flags: [], root: UInt32(root), payloadLength: 0)
+        var bytesSent = 0
+        var bytesReceived = 0
+        func sendChunk(_ k: Int) {
+            let offset = k * per
+            let elements = min(per, count - offset)
+            template.chunkIndex = UInt32(k)
+            template.elementOffset = UInt64(offset)
+            template.elementCount = UInt32(elements)
+            if contributes {
+                let payload = elements == 0 ? [] :
+                    Array(UnsafeRawBufferPointer(start: send! + offset * size, count: elements * size))
+                template.flags = []
+                template.payloadLength = UInt32(payload.count)
+                bytesSent += payload.count
+                data.send(.chunk(template, payload: payload))
+            } else {
+                template.flags = [.empty]
+                template.payloadLength = 0
+                data.send(.chunk(template, payload: []))
+            }
+        }
+        let start = ContinuousClock.now
+        var lastProgress = start
+        var nextToSend = 0
+        var done = [Bool](repeating: false, count: chunks)
+        var received = 0
+        while nextToSend < min(window, chunks) {
+            sendChunk(nextToSend)
+            nextToSend += 1
+        }
+        while received < chunks {
+            guard let event = await events.next() else { throw WorkerError.coordinatorLost("event stream ended") }
+            switch event {
+            case .data(.chunk(let h, let payload)):
+                guard h.flags.contains(.result), h.job == assignment.job, h.opSeq == seq,
+                      Int(h.chunkIndex) < chunks, !done[Int(h.chunkIndex)] else {
+                    throw WorkerError.protocolViolation("rank \(rank): unexpected chunk from \(assignment.leaf): \(h)")
+                }
+                let k = Int(h.chunkIndex)
+                let offset = k * per
+                let elements = min(per, count - offset)
+                guard Int(h.elementCount) == elements, h.dtype == dtype, h.collective == collective else {
+                    throw WorkerError.protocolViolation("rank \(rank): result chunk \(k) does not match the call: \(h)")
+                }
+                if !h.flags.contains(.empty) && elements > 0 {
+                    guard receives, let recv else {
+                        throw WorkerError.protocolViolation("rank \(rank): got data for chunk \(k) it does not receive")
+                    }
+                    payload.withUnsafeBytes { src in
+                        (recv + offset * size).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                    }
+                    bytesReceived += payload.count
+                } else if receives && elements > 0 {
+                    throw WorkerError.protocolViolation("rank \(rank): result chunk \(k) came without data")
+                }
+                done[k] = true
+                received += 1
+                lastProgress = ContinuousClock.now
+                if nextToSend < chunks {
+                    sendChunk(nextToSend)
+                    nextToSend += 1
+                }
+            case .data(.control(.error(let r))), .control(.error(let r)):
+                throw WorkerError.remote(r)
+            case .data(.control(let other)):
+                logger.warning("unexpected control message from leaf: \(other)")
+            case .control(let other):
+                stash.append(other)
+            case .dataEnded(let why):
+                throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
+            case .controlEnded(let why):
+                throw WorkerError.coordinatorLost(why)
+            case .tick:
+                if ContinuousClock.now - lastProgress > configuration.operationTimeout {
+                    let missing = done.indices.filter { !done[$0] }
+                    throw WorkerError.timeout("rank \(rank) op #\(seq) \(collective): no result from \(assignment.leaf) "
+                        + "for \(configuration.operationTimeout); \(missing.count) of \(chunks) chunks missing "
+                        + "(first: \(missing.prefix(8).map(String.init).joined(separator: ",")))")
+                }
+            }
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        var result = OperationResult(opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
+                                     seconds: seconds, path: assignment.path, transport: dataTransportName,
+                                     bitExact: nil, detail: "", bytesSent: bytesSent, bytesReceived: bytesReceived)
+        // Report to the coordinator; with validation, wait for its verdict.
+        let holds = receives && count > 0
+        var digests: [UInt64] = []
+        if validation != .none && holds, let recv {
+            digests.reserveCapacity(chunks)
+            for k in 0..<chunks {
+                let offset = k * per
+                let elements = min(per, count - offset)
+                digests.append(Digest.of(UnsafeRawBufferPointer(start: recv + offset * size, count: elements * size)))
+            }
+        }
+        let input: InputSource
+        switch validation {
+        case .none: input = .none
+        case .generated(let g): input = .generated(g)
+        case .shipInput: input = .shipped(shipped)
+        }
+        control.send(.control(.opReport(OperationReport(
+            job: assignment.job, rank: rank, opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
+            root: root, input: input, chunkDigests: digests, seconds: seconds, path: assignment.path,
+            transport: dataTransportName))))
+        if validation != .none {
+            let verdict = try await awaitVerdict(seq, recv: recv, count: count, dtype: dtype)
+            result.bitExact = verdict.bitExact
+            result.detail = verdict.detail
+        }
+        return result
+    }
+
+    private func awaitVerdict(_ seq: UInt64, recv: UnsafeMutableRawPointer?, count: Int, dtype: DType) async throws
+        -> Verdict {
+        let start = ContinuousClock.now
+        let per = assignment.streaming.chunkElements(dtype)
+        while true {
+            guard let event = await events.next() else { throw WorkerError.coordinatorLost("event stream ended") }
+            switch event {
+            case .control(.verdict(let v)) where v.opSeq == seq:
+                return v
+            case .control(.fetchChunks(let f)) where f.opSeq == seq:
+                var bytes: [[UInt8]] = []
+                for k in f.chunks {
+                    let offset = k * per
+                    let elements = max(0, min(per, count - offset))
+                    if let recv, elements > 0 {
+                        bytes.append(Array(UnsafeRawBufferPointer(start: recv + offset * dtype.size,
+                                                                  count: elements * dtype.size)))
+                    } else {
+                        bytes.append([])
+                    }
+                }
+                control.send(.control(.chunkData(ChunkData(job: assignment.job, opSeq: seq, rank: rank,
+                                                           chunks: f.chunks, bytes: bytes))))
+            case .control(.error(let r)), .data(.control(.error(let r))):
+                throw WorkerError.remote(r)
+            case .control(let other):
+                stash.append(other)
+            case .controlEnded(let why):
+                throw WorkerError.coordinatorLost(why)
+            case .dataEnded(let why):
+                throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
+            case .data(let frame):
+                throw WorkerError.protocolViolation("rank \(rank): data frame while awaiting a verdict: \(frame)")
+            case .tick:
+                if ContinuousClock.now - start > configuration.operationTimeout {
+                    throw WorkerError.timeout("rank \(rank) op #\(seq): no validation verdict from the coordinator")
+                }
+            }
+        }
+    }
+
+    /// Tells the coordinator this rank is done and closes the connections.
+    public func finish() async {
+        guard !closed else { return }
+        closed = true
+        try? await control.sendAndWait(.control(.workerDone(WorkerDone(job: assignment.job, rank: rank,
+                                                                       operations: Int(opSeq)))))
+        // Give the coordinator a moment to read it before the connection closes.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            guard let event = await events.next() else { break }
+            if case .control(.shutdown) = event { break }
+            if case .controlEnded = event { break }
+        }
+        data.close()
+        control.close()
+        for pump in pumps { pump.cancel() }
+    }
+
+    /// Tells the coordinator why this rank gives up (so the report names it), then closes.
+    public func abort(_ message: String) {
+        control.send(.control(.error(ErrorReport(kind: .internalError, job: assignment.job, ranks: [rank],
+                                                 reporter: "rank \(rank)", message: message))))
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let c = components
+        return Double(c.seconds) + Double(c.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,59 @@
+import Aggregator
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import TransportTCP
+import TributaryCore
+
+struct AggregatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aggregator",
+        abstract: "Run an aggregator daemon emulating one switch's aggregation node.")
+
+    @Option(name: .customLong("switch"), help: "The topology switch this daemon emulates.")
+    var switchName: String
+
+    @Option(help: "The coordinator's control address (host:port).")
+    var coordinator: Endpoint
+
+    @Option(help: "Data-plane address children connect to (port 0 picks a free one).")
+    var listen: Endpoint = Endpoint(host: "127.0.0.1", port: 0)
+
+    @Option(help: "Seconds a slot may wait for a child before the missing ranks are reported.")
+    var stallTimeout: Int = 30
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        ParentWatch.startIfRequested()
+        let logger = common.makeLogger("tributary.aggregator.\(switchName)")
+        let (data, why) = try common.transport.resolve(localName: "aggregator \(switchName)", logger: logger)
+        logger.info("data transport: \(why)")
+        let control = TCPTransport(localName: "aggregator \(switchName)")
+        let daemon = AggregatorDaemon(
+            configuration: AggregatorConfiguration(switchName: switchName, coordinator: coordinator, dataListen: listen,
+                                                   stallTimeout: .seconds(stallTimeout)),
+            control: control, data: data, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: AggregatorService(daemon: daemon), successTerminationBehavior: .gracefullyShutdownGroup)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            writeStderr("tributary aggregator \(switchName): \(error)")
+            throw ExitCode(3)
+        }
+    }
+}
+
+struct AggregatorService: Service {
+    let daemon: AggregatorDaemon
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await daemon.run()
+        } onGracefulShutdown: { [daemon] in
+            Task { await daemon.stop() }
+        }
+    }
+}

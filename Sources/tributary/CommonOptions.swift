@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Transport
+import TransportTCP
+import TributaryCore
+
+/// Options every daemon and the worker share.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Data-plane transport: auto, tcp (rdma arrives with the RDMA transport).")
+    var transport: TransportChoice = .auto
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func makeLogger(_ label: String) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = logLevel
+        return logger
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case auto, tcp, rdma
+
+    /// Picks the data transport and says why, so no fallback is silent.
+    func resolve(localName: String, logger: Logger) throws -> (any FrameTransport, String) {
+        switch self {
+        case .tcp:
+            return (TCPTransport(localName: localName), "tcp (requested)")
+        case .auto:
+            let reason = "tcp (auto: this build has no RDMA transport yet)"
+            logger.debug("transport \(reason)")
+            return (TCPTransport(localName: localName), reason)
+        case .rdma:
+            throw ValidationError("--transport rdma: this build has no RDMA transport yet; use tcp or auto")
+        }
+    }
+}
+
+extension Endpoint: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+/// When started by `launch`, a child watches its stdin: the launcher holds the other end, so EOF
+/// means the launcher is gone (even after SIGKILL) and the child must not linger as an orphan.
+enum ParentWatch {
+    static func startIfRequested() {
+        guard ProcessInfo.processInfo.environment["TRIBUTARY_PARENT_WATCH"] == "stdin" else { return }
+        let thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: 64)
+            while true {
+                let n = read(0, &buffer, buffer.count)
+                if n == 0 || (n < 0 && errno != EINTR) { break }
+            }
+            FileHandle.standardError.write("tributary: launcher gone (stdin closed); exiting\n".data(using: .utf8)!)
+            _exit(70)
+        }
+        thread.start()
+    }
+}
+
+/// Parses `256KiB`, `1M`, `4096`, `64MiB` into bytes.
+func parseSize(_ text: String) -> Int? {
+    let t = text.trimmingCharacters(in: .whitespaces)
+    let digits = t.prefix { $0.isNumber || $0 == "." }
+    guard let value = Double(digits) else { return nil }
+    let unit = t.dropFirst(digits.count).lowercased()
+    let scale: Double
+    switch unit {
+    case "", "b": scale = 1
+    case "k", "kb", "kib": scale = 1024
+    case "m", "mb", "mib": scale = 1024 * 1024
+    case "g", "gb", "gib": scale = 1024 * 1024 * 1024
+    default: return nil
+    }
+    let bytes = value * scale
+    guard bytes >= 0, bytes < 1e15, bytes == bytes.rounded() else { return nil }
+    return Int(bytes)
+}
+
+struct ByteSize: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    var bytes: Int
+    init(_ bytes: Int) { self.bytes = bytes }
+    init?(argument: String) {
+        guard let b = parseSize(argument) else { return nil }
+        bytes = b
+    }
+    var description: String { formatBytesShort(bytes) }
+}
+
+func formatBytesShort(_ n: Int) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 { return "\(n >> 20)MiB" }
+    if n >= 1 << 10 && n % (1 << 10) == 0 { return "\(n >> 10)KiB" }
+    return "\(n)"
+}
+
+extension DType: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+}
+
+extension ReduceOp: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+}
+
+extension Collective: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let c = Collective.allCases.first(where: { $0.description == argument.lowercased() }) else { return nil }
+        self = c
+    }
+}
+
+func writeStderr(_ s: String) {
+    FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
+}

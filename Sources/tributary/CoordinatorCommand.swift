@@ -1,0 +1,99 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import Logging
+import ServiceLifecycle
+import TransportTCP
+import TributaryCore
+
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the coordinator (SHARP's Aggregation Manager): registration, trees, barrier, validation.")
+
+    @Option(help: "Topology file (YAML).")
+    var config: String = "Configs/default.yaml"
+
+    @Option(help: "Control-plane address (host:port; port 0 picks a free one).")
+    var listen: Endpoint = Endpoint(host: "127.0.0.1", port: 0)
+
+    @Option(help: "Write the listening address to this file once ready (for launchers).")
+    var endpointFile: String?
+
+    @Option(help: "Largest chunk size (the tree's smallest slot caps it).")
+    var chunk: ByteSize = ByteSize(256 << 10)
+
+    @Option(help: "Largest window of chunks in flight per worker (the smallest slot pool caps it).")
+    var window: Int = 16
+
+    @Flag(help: "Serve one job, then shut the registered daemons down and exit (non-zero if it failed).")
+    var exitWhenDone = false
+
+    @Option(help: "Write the job summary (JSON) here when the job ends.")
+    var summary: String?
+
+    @Option(help: "Seconds a job may take to assemble (ranks, aggregators, readiness) before it fails.")
+    var assemblyTimeout: Int = 60
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard window > 0 else { throw ValidationError("--window must be positive") }
+        guard chunk.bytes >= 8 else { throw ValidationError("--chunk must be at least 8 bytes") }
+    }
+
+    func run() async throws {
+        ParentWatch.startIfRequested()
+        let logger = common.makeLogger("tributary.coordinator")
+        let topology: Topology
+        do {
+            topology = try Topology.load(path: config)
+        } catch {
+            writeStderr("tributary coordinator: \(error)")
+            throw ExitCode(2)
+        }
+        let transport = TCPTransport(localName: "coordinator")
+        let coordinator = try Coordinator(
+            configuration: CoordinatorConfiguration(
+                listen: listen, topology: topology, chunkBytes: chunk.bytes, window: window,
+                exitWhenDone: exitWhenDone, assemblyTimeout: .seconds(assemblyTimeout), summaryPath: summary),
+            transport: transport, logger: logger)
+        let endpoint = try await coordinator.start()
+        print("tributary coordinator listening on \(endpoint)")
+        fflush(nil)
+        if let endpointFile {
+            try "\(endpoint)\n".write(toFile: endpointFile + ".tmp", atomically: false, encoding: .utf8)
+            rename(endpointFile + ".tmp", endpointFile)
+        }
+        let service = CoordinatorService(coordinator: coordinator)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
+        let summaries = await service.result.value
+        await transport.shutdown()
+        if exitWhenDone && !(summaries.last?.succeeded ?? false) { throw ExitCode(1) }
+    }
+}
+
+/// Runs the coordinator under ServiceLifecycle so SIGTERM stops it gracefully.
+final class CoordinatorService: Service, @unchecked Sendable {
+    let coordinator: Coordinator
+    let result = ResultBox()
+
+    init(coordinator: Coordinator) { self.coordinator = coordinator }
+
+    func run() async throws {
+        let summaries = await withGracefulShutdownHandler {
+            await coordinator.run()
+        } onGracefulShutdown: { [coordinator] in
+            Task { await coordinator.requestExit() }
+        }
+        await result.set(summaries)
+    }
+}
+
+actor ResultBox {
+    private var summaries: [JobSummary] = []
+    func set(_ s: [JobSummary]) { summaries = s }
+    var value: [JobSummary] { summaries }
+}

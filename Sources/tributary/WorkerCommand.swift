@@ -1,0 +1,200 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TransportTCP
+import TributaryCore
+import Worker
+
+/// The workload a `tributary worker` runs; `launch` passes the same options to every rank.
+struct WorkloadOptions: ParsableArguments {
+    @Option(help: "Element counts to run, comma separated (0, odd counts and chunk ± 1 are all fine).")
+    var counts: String = "0,1,7,1000,65535,65536,65537,1048576,16777216"
+
+    @Option(help: "Collectives to run for each count: allreduce, reduce, broadcast, barrier (comma separated).")
+    var collectives: String = "allreduce"
+
+    @Option(name: [.short, .customLong("dtype")], help: "Element type: f32 f64 f16 bf16 i32 i64 u32 u64 i8 u8.")
+    var dtype: DType = .f32
+
+    @Option(name: [.short, .customLong("op")], help: "Reduction: sum prod min max band bor bxor.")
+    var op: ReduceOp = .sum
+
+    @Option(name: [.short, .customLong("iters")], help: "Measured repetitions per count.")
+    var iters: Int = 1
+
+    @Option(name: [.short, .customLong("warmup")], help: "Unmeasured repetitions per count (not validated).")
+    var warmup: Int = 0
+
+    @Option(help: "Root rank for reduce and broadcast.")
+    var root: Int = 0
+
+    @Option(help: "Seed of the generated inputs (each operation derives its own).")
+    var seed: UInt64 = 1
+
+    @Flag(help: "Mix NaN payloads, ±0, ±inf and subnormals into the generated inputs.")
+    var specials = false
+
+    @Flag(help: "Do not validate results against the coordinator's host replay.")
+    var noCheck = false
+
+    @Flag(help: "Out-of-place (separate send and receive buffers) instead of in-place.")
+    var outOfPlace = false
+
+    @Option(help: "Fault injection for tests: this rank calls a mismatched collective.")
+    var mismatchRank: Int?
+
+    @Option(help: "What the mismatched rank changes: count, dtype, op, collective.")
+    var mismatchKind: String = "count"
+
+    func parsedCounts() throws -> [Int] {
+        try counts.split(separator: ",").map {
+            guard let n = Int($0.trimmingCharacters(in: .whitespaces)), n >= 0 else {
+                throw ValidationError("--counts: '\($0)' is not a non-negative element count")
+            }
+            return n
+        }
+    }
+
+    func parsedCollectives() throws -> [Collective] {
+        try collectives.split(separator: ",").map {
+            guard let c = Collective(argument: String($0)) else {
+                throw ValidationError("--collectives: unknown collective '\($0)'")
+            }
+            return c
+        }
+    }
+
+    /// The arguments that reproduce these options on a child's command line.
+    var arguments: [String] {
+        var a = ["--counts", counts, "--collectives", collectives, "--dtype", dtype.name, "--op", op.name,
+                 "--iters", "\(iters)", "--warmup", "\(warmup)", "--root", "\(root)", "--seed", "\(seed)"]
+        if specials { a.append("--specials") }
+        if noCheck { a.append("--no-check") }
+        if outOfPlace { a.append("--out-of-place") }
+        if let mismatchRank { a += ["--mismatch-rank", "\(mismatchRank)", "--mismatch-kind", mismatchKind] }
+        return a
+    }
+
+    func validate() throws {
+        _ = try parsedCounts()
+        _ = try parsedCollectives()
+        guard op.supports(dtype) else { throw ValidationError("op \(op) is not defined for dtype \(dtype)") }
+        guard iters > 0, warmup >= 0 else { throw ValidationError("--iters must be > 0 and --warmup ≥ 0") }
+        guard ["count", "dtype", "op", "collective"].contains(mismatchKind) else {
+            throw ValidationError("--mismatch-kind must be count, dtype, op or collective")
+        }
+    }
+}
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run one rank: join a job and drive collectives through the fabric (for tests and benchmarks).")
+
+    @Option(help: "The coordinator's control address (host:port).")
+    var coordinator: Endpoint
+
+    @Option(help: "This process's rank.")
+    var rank: Int
+
+    @Option(help: "Ranks in the job.")
+    var size: Int
+
+    @Option(help: "Job name; ranks naming the same job form one communicator.")
+    var job: String = "default"
+
+    @Option(help: "Topology host this rank runs on (default: host number <rank>).")
+    var host: String?
+
+    @Option(help: "Seconds without progress before an operation fails naming what is missing.")
+    var timeout: Int = 60
+
+    @OptionGroup var workload: WorkloadOptions
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard size > 0, rank >= 0, rank < size else { throw ValidationError("--rank must be in 0..<--size") }
+    }
+
+    func run() async throws {
+        ParentWatch.startIfRequested()
+        let logger = common.makeLogger("tributary.worker.\(rank)")
+        let (data, why) = try common.transport.resolve(localName: "rank \(rank)", logger: logger)
+        logger.info("data transport: \(why)")
+        let control = TCPTransport(localName: "rank \(rank)")
+        let communicator: Communicator
+        do {
+            communicator = try await Communicator.join(
+                WorkerConfiguration(coordinator: coordinator, jobName: job, rank: rank, worldSize: size, host: host,
+                                    operationTimeout: .seconds(timeout), joinTimeout: .seconds(timeout)),
+                control: control, data: data, logger: logger)
+        } catch {
+            writeStderr("tributary worker rank \(rank): cannot join job \(job): \(error)")
+            throw ExitCode(1)
+        }
+        var wrong = 0
+        do {
+            wrong = try await runWorkload(communicator, logger: logger)
+        } catch {
+            writeStderr("tributary worker rank \(rank): \(error)")
+            communicator.abort("\(error)")
+            try? await Task.sleep(for: .milliseconds(200))
+            throw ExitCode(1)
+        }
+        await communicator.finish()
+        await control.shutdown()
+        if wrong > 0 {
+            writeStderr("tributary worker rank \(rank): \(wrong) operations were not bit-exact")
+            throw ExitCode(2)
+        }
+    }
+
+    /// Runs the workload; returns how many operations failed validation at this rank.
+    private func runWorkload(_ comm: Communicator, logger: Logger) async throws -> Int {
+        let counts = try workload.parsedCounts()
+        let collectives = try workload.parsedCollectives()
+        let maxCount = counts.max() ?? 0
+        let dtypeMax = DType.allCases.map(\.size).max()!
+        let send = UnsafeMutableRawPointer.allocate(byteCount: max(1, maxCount * dtypeMax + 64), alignment: 64)
+        let recv = UnsafeMutableRawPointer.allocate(byteCount: max(1, maxCount * dtypeMax + 64), alignment: 64)
+        defer {
+            send.deallocate()
+            recv.deallocate()
+        }
+        var wrong = 0
+        var opIndex: UInt64 = 0
+        for collective in collectives {
+            for count in counts {
+                for iteration in 0..<(workload.warmup + workload.iters) {
+                    opIndex += 1
+                    let measured = iteration >= workload.warmup
+                    var c = collective, dtype = workload.dtype, op = workload.op, n = count
+                    if workload.mismatchRank == rank && opIndex == 1 {
+                        switch workload.mismatchKind {
+                        case "count": n += 1
+                        case "dtype": dtype = dtype == .f64 ? .f32 : .f64
+                        case "op": op = op == .max ? .min : .max
+                        default: c = collective == .allreduce ? .reduce : .allreduce
+                        }
+                        if !op.supports(dtype) { op = .sum }
+                        logger.warning("fault injection: rank \(rank) calls \(c) \(dtype) \(op) count \(n)")
+                    }
+                    let generator = InputGenerator(seed: workload.seed &+ opIndex &* 0x9E37_79B9, specials: workload.specials)
+                    generator.fill(dtype, rank: rank, offset: 0, count: n, into: send)
+                    let validation: Validation = (workload.noCheck || !measured) ? .none : .generated(generator)
+                    let result = try await comm.run(c, dtype: dtype, op: op, count: n, root: workload.root,
+                                                    send: send, recv: workload.outOfPlace ? recv : send,
+                                                    validation: validation)
+                    if result.bitExact == false {
+                        wrong += 1
+                        writeStderr("rank \(rank) op #\(result.opSeq): NOT bit-exact: \(result.detail)")
+                    }
+                    logger.debug("op done", metadata: ["op": "\(result.opSeq)", "collective": "\(c)", "count": "\(n)",
+                                                       "us": "\(Int(result.seconds * 1e6))",
+                                                       "exact": "\(result.bitExact.map { "\($0)" } ?? "unchecked")"])
+                }
+            }
+        }
+        return wrong
+    }
+}
