@@ -156,8 +156,13 @@ public final class ReductionEngine {
         header.flags = []
         header.payloadLength = UInt32(slot.accumulator.count)
         if header.collective == .broadcast && slot.accumulator.isEmpty && header.elementCount > 0 {
-            return [.fail(violation(header, "broadcast chunk \(header.chunkIndex) reached the top of "
-                                    + "\(assignment.switchName) without the root's data", ranks: [Int(header.root)]))]
+            // A subtree without the root only grants credit upward; the root's subtree must carry data.
+            let holdsRoot = assignment.childRanks.contains { $0.contains(Int(header.root)) }
+            if holdsRoot || isRoot {
+                return [.fail(violation(header, "broadcast chunk \(header.chunkIndex) reached "
+                                        + "\(assignment.switchName) without the root's data", ranks: [Int(header.root)]))]
+            }
+            header.flags = [.empty]
         }
         if !isRoot {
             return [.sendUp(.chunk(header, payload: slot.accumulator))]

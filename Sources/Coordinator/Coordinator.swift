@@ -512,7 +512,28 @@ public actor Coordinator {
         logger.error("\(report)")
         let job = report.job.flatMap { id in jobs.values.first { $0.id == id } }
             ?? jobs.values.first { job in job.workers.values.contains { $0.peer == id } }
-        if let job { fail(job.name, report) }
+        guard let job, !job.isOver else { return }
+        guard report.kind == .timeout, !report.ranks.isEmpty else {
+            fail(job.name, report)
+            return
+        }
+        // A stall shows at every level above the silent rank; wait briefly for all reports and
+        // name the most specific one (the fewest ranks), which is the rank actually missing.
+        if job.pendingTimeout == nil {
+            let name = job.name
+            Task { [weak self] in
+                try? await Task.sleep(for: .milliseconds(1500))
+                await self?.failWithPendingTimeout(name)
+            }
+        }
+        if job.pendingTimeout == nil || report.ranks.count < job.pendingTimeout!.ranks.count {
+            job.pendingTimeout = report
+        }
+    }
+
+    private func failWithPendingTimeout(_ name: String) {
+        guard let job = jobs[name], let report = job.pendingTimeout else { return }
+        fail(name, report)
     }
 
     /// Fails a job: records the first cause and tells every rank, so no one waits forever.

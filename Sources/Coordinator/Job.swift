@@ -27,6 +27,8 @@ final class Job {
     var done: Set<Int> = []
     var operations: [UInt64: OpRecord] = [:]
     var failure: ErrorReport?
+    /// The most specific stall report seen so far (see `Coordinator.errorReported`).
+    var pendingTimeout: ErrorReport?
     var closed = false
 
     init(id: UInt32, name: String, worldSize: Int, key: String, deadline: ContinuousClock.Instant) {

@@ -114,7 +114,7 @@ public final class InProcessConnection: FrameConnection, @unchecked Sendable {
                 let decoded = try bytes.withUnsafeBytes { raw throws(WireError) in try WireFormat.decode(raw) }
                 other.deliver(decoded)
             } catch {
-                other.fail(TransportError.malformedFrame(peer: other.peer, error as? WireError ?? .malformedControl("\(error)")))
+                reject(by: other, error as? WireError ?? .malformedControl("\(error)"))
             }
         } else {
             other.deliver(frame)
@@ -128,8 +128,18 @@ public final class InProcessConnection: FrameConnection, @unchecked Sendable {
             let decoded = try bytes.withUnsafeBytes { raw throws(WireError) in try WireFormat.decode(raw) }
             other.deliver(decoded)
         } catch {
-            other.fail(TransportError.malformedFrame(peer: other.peer, error as? WireError ?? .malformedControl("\(error)")))
+            reject(by: other, error as? WireError ?? .malformedControl("\(error)"))
         }
+    }
+
+    /// What a socket receiver does with bytes that do not decode: tell the sender why, then close
+    /// only this connection.
+    private func reject(by receiver: InProcessConnection, _ error: WireError) {
+        let kind: ErrorReport.Kind
+        if case .unsupportedVersion = error { kind = .versionMismatch } else { kind = .malformedFrame }
+        deliver(.control(.error(ErrorReport(kind: kind, reporter: peer,
+                                            message: "rejected frame from \(receiver.peer): \(error)"))))
+        receiver.fail(TransportError.malformedFrame(peer: receiver.peer, error))
     }
 
     public func sendAndWait(_ frame: Frame) async throws {

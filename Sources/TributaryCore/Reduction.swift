@@ -83,24 +83,24 @@ public enum Reduction {
 
     /// The exact `Float` value of a binary16 bit pattern (portable: no `Float16`, which Intel macOS lacks).
     static func floatFromHalf(_ bits: UInt16) -> Float {
-        F16Lanes.widen(U32V(repeating: UInt32(bits)))[0]
+        F16Lanes.widen(U32V(repeating: UInt32(bits)), high: false)[0]
     }
 
     /// `f` rounded to binary16 (nearest, ties to even); NaN keeps its sign and top payload bits and is quieted.
     static func halfFromFloat(_ f: Float) -> UInt16 {
         if f.isNaN { return UInt16(truncatingIfNeeded: (f.bitPattern >> 16) & 0x8000 | (f.bitPattern >> 13) & 0x3FF) | 0x7E00 }
-        return UInt16(truncatingIfNeeded: F16Lanes.narrow(F32V(repeating: f))[0])
+        return UInt16(truncatingIfNeeded: F16Lanes.narrow(F32V(repeating: f), high: false)[0])
     }
 }
 
 // MARK: - Vector kernels
 
 extension Reduction {
-    typealias U32V = SIMD4<UInt32>
-    typealias I32V = SIMD4<Int32>
-    typealias F32V = SIMD4<Float>
-    typealias U64V = SIMD2<UInt64>
-    typealias F64V = SIMD2<Double>
+    typealias U32V = SIMD16<UInt32>
+    typealias I32V = SIMD16<Int32>
+    typealias F32V = SIMD16<Float>
+    typealias U64V = SIMD8<UInt64>
+    typealias F64V = SIMD8<Double>
 
     /// Runs `kernel` over 64-byte vectors, then once more over a zero-padded copy of the tail, so short and odd
     /// lengths go through the very same lane code as long ones (no separate scalar tail to keep in sync).
@@ -128,50 +128,61 @@ extension Reduction {
         }
     }
 
-    /// All-ones lanes where `x < limit`, zero elsewhere (both below 2^31: the sign of the difference decides).
-    /// Integer masks built by arithmetic, and `blend`, compile to plain vector code; `replace(with:where:)`
-    /// with a mask from an unsigned comparison was lowered lane by lane through memory (100× slower).
+    /// All ones in lanes where `x < limit`, zeros elsewhere, for `x` and `limit` below 2^31: the sign of the
+    /// difference decides. Masks made by integer arithmetic and `blend` compile to plain vector code, whereas
+    /// comparisons feeding `replace(with:where:)` were partly lowered lane by lane in the 16-bit kernels.
     @inline(__always)
     private static func below(_ x: U32V, _ limit: UInt32) -> U32V {
         unsafeBitCast(unsafeBitCast(x &- limit, to: I32V.self) &>> 31, to: U32V.self)
     }
 
-    /// `ifSet` where `mask` lanes are all ones, `otherwise` where they are zero.
+    /// `ifSet` where `mask` lanes are all ones, `otherwise` where they are all zeros.
     @inline(__always)
     private static func blend(_ mask: U32V, _ ifSet: U32V, _ otherwise: U32V) -> U32V {
         (ifSet & mask) | (otherwise & ~mask)
     }
 
-    /// A float format whose elements are processed one per 32-bit lane, widened to `Float` for arithmetic.
-    /// The lane holds the element's bit pattern in its low bits (`f32`: all 32; `f16`/`bf16`: low 16).
+    /// A float format processed as one element per 32-bit lane, widened exactly to `Float` for the arithmetic.
+    /// 16-bit formats are processed as two interleaved vectors: the element in the low half of every 32-bit word,
+    /// then the one in the high half (`high`), so everything stays lane-wise on 32-bit lanes with no shuffles.
+    /// Which half holds the even element depends on endianness, but the kernels treat both alike.
     private protocol Lanes32 {
-        /// Elements per 32-bit word as stored: 1 for f32, 2 for the 16-bit formats.
+        /// Elements per 32-bit word: 1 for f32, 2 for the 16-bit formats.
         static var perWord: Int { get }
+        /// The quiet bit and the canonical NaN of an element at bit 0.
         static var quietBit: UInt32 { get }
         static var canonicalNaN: UInt32 { get }
-        /// Exact conversion of every lane to `Float`; NaN lanes become some NaN, ±∞ stays ±∞.
-        static func widen(_ bits: U32V) -> F32V
-        /// Round to the format, nearest/ties-to-even; the value of NaN lanes is unspecified (callers fix them).
-        static func narrow(_ value: F32V) -> U32V
+        /// The element in the low (or `high`) half of each word as an exact `Float`; ±∞ stays ±∞, NaN stays NaN.
+        static func widen(_ words: U32V, high: Bool) -> F32V
+        /// `value` rounded to the format (nearest, ties to even; overflow to ±∞), placed in the low (or `high`)
+        /// half of each word. Bits of the other half, and lanes whose value is NaN, are unspecified.
+        static func narrow(_ value: F32V, high: Bool) -> U32V
     }
 
     private enum F32Lanes: Lanes32 {
         static var perWord: Int { 1 }
         static var quietBit: UInt32 { 0x0040_0000 }
         static var canonicalNaN: UInt32 { 0x7FC0_0000 }
-        @inline(__always) static func widen(_ bits: U32V) -> F32V { unsafeBitCast(bits, to: F32V.self) }
-        @inline(__always) static func narrow(_ value: F32V) -> U32V { unsafeBitCast(value, to: U32V.self) }
+        @inline(__always) static func widen(_ words: U32V, high: Bool) -> F32V {
+            unsafeBitCast(words, to: F32V.self)
+        }
+        @inline(__always) static func narrow(_ value: F32V, high: Bool) -> U32V {
+            unsafeBitCast(value, to: U32V.self)
+        }
     }
 
     private enum BF16Lanes: Lanes32 {
         static var perWord: Int { 2 }
         static var quietBit: UInt32 { 0x0040 }
         static var canonicalNaN: UInt32 { 0x7FC0 }
-        @inline(__always) static func widen(_ bits: U32V) -> F32V { unsafeBitCast(bits &<< 16, to: F32V.self) }
-        /// Same rounding as `BFloat16(Float)`: add 0x7FFF plus the lowest kept bit, then truncate.
-        @inline(__always) static func narrow(_ value: F32V) -> U32V {
+        @inline(__always) static func widen(_ words: U32V, high: Bool) -> F32V {
+            unsafeBitCast(high ? words & 0xFFFF_0000 : words &<< 16, to: F32V.self)
+        }
+        /// Same rounding as `BFloat16(Float)`: add 0x7FFF plus the lowest kept bit, keep the top half.
+        @inline(__always) static func narrow(_ value: F32V, high: Bool) -> U32V {
             let bits = unsafeBitCast(value, to: U32V.self)
-            return (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
+            let rounded = bits &+ 0x7FFF &+ ((bits &>> 16) & 1)
+            return high ? rounded : rounded &>> 16
         }
     }
 
@@ -180,30 +191,32 @@ extension Reduction {
         static var quietBit: UInt32 { 0x0200 }
         static var canonicalNaN: UInt32 { 0x7E00 }
 
-        /// Moves exponent and fraction into binary32 position and rescales by 2^112 (exact: a power of two, and
-        /// binary16 subnormals become binary32 normals); ∞/NaN get the all-ones exponent instead.
-        @inline(__always) static func widen(_ bits: U32V) -> F32V {
-            let sign = (bits & 0x8000) &<< 16
-            let magnitude = bits & 0x7FFF
-            let shifted = magnitude &<< 13
-            let finite = unsafeBitCast(unsafeBitCast(shifted, to: F32V.self) * 0x1p112, to: U32V.self)
-            let out = blend(below(magnitude, 0x7C00), finite, shifted | 0x7F80_0000)
-            return unsafeBitCast(out | sign, to: F32V.self)
+        /// Moves exponent and fraction into binary32 position and rescales by 2^112 — exact, being a power of two,
+        /// and binary16 subnormals become binary32 normals. ∞/NaN (and only they) land at 2^16 or above and get
+        /// the all-ones exponent, keeping the payload.
+        @inline(__always) static func widen(_ words: U32V, high: Bool) -> F32V {
+            let sign = high ? words & 0x8000_0000 : (words &<< 16) & 0x8000_0000
+            let shifted = high ? (words &>> 3) & 0x0FFF_E000 : (words &<< 13) & 0x0FFF_E000
+            let scaled = unsafeBitCast(shifted, to: F32V.self) * F32V(repeating: 0x1p112)
+            let infNaN = ~below(shifted, 0x0F80_0000) & 0x7F80_0000  // magnitude 0x7C00 and up
+            return unsafeBitCast(unsafeBitCast(scaled, to: U32V.self) | infNaN | sign, to: F32V.self)
         }
 
-        /// Branch-free binary32 → binary16, round to nearest even (after F. Giesen's `float_to_half_fast3_rtne`):
-        /// normal results round by integer bias arithmetic; subnormal results are aligned by adding 0.5, letting
-        /// the FPU's own round-to-nearest-even do the rounding; overflow gives ±∞.
-        @inline(__always) static func narrow(_ value: F32V) -> U32V {
+        /// Branch-free binary32 → binary16 (after M. Maratyszcza's FP16 library, `fp16_ieee_from_fp32_value`):
+        /// adding 2^(e+15) to |x|·4, where e is x's exponent clamped to the binary16 minimum −14, makes the FPU's
+        /// own round-to-nearest-even round at binary16 precision, normal or subnormal; the rounded sum's bits then
+        /// hold the binary16 exponent and fraction (a carry from rounding correctly bumps the exponent). The
+        /// ·2^112·2^-110 scaling turns magnitudes of 2^16 and above into ∞ first.
+        @inline(__always) static func narrow(_ value: F32V, high: Bool) -> U32V {
             let bits = unsafeBitCast(value, to: U32V.self)
-            let sign = bits & 0x8000_0000
-            let magnitude = bits ^ sign
-            // Rebias the exponent (127 → 15) and round: 0xFFF plus the lowest kept bit.
-            let normal = (magnitude &+ 0xC800_0FFF &+ ((magnitude &>> 13) & 1)) &>> 13
-            let aligned = unsafeBitCast(unsafeBitCast(magnitude, to: F32V.self) + 0.5, to: U32V.self)
-            let finite = blend(below(magnitude, 0x3880_0000), aligned &- 0x3F00_0000, normal)  // below 2^-14
-            let out = blend(below(magnitude, 0x4780_0000), finite, U32V(repeating: 0x7C00))  // 2^16 and up: ∞
-            return out | (sign &>> 16)
+            let magnitude = unsafeBitCast(bits & 0x7FFF_FFFF, to: F32V.self)
+            let scaled = magnitude * F32V(repeating: 0x1p112) * F32V(repeating: 0x1p-110)
+            let exponent = bits & 0x7F80_0000
+            let bias = blend(below(exponent, 0x3880_0000), U32V(repeating: 0x3880_0000), exponent)  // 2^max(e, -14)
+            let magic = unsafeBitCast(bias &+ 0x0780_0000, to: F32V.self)
+            let rounded = unsafeBitCast(magic + scaled, to: U32V.self)
+            let half = ((rounded &>> 13) & 0x7C00) &+ (rounded & 0x0FFF) | ((bits &>> 16) & 0x8000)
+            return high ? half &<< 16 : half
         }
     }
 
@@ -212,17 +225,18 @@ extension Reduction {
     /// off the common path.
     @inline(__always)
     private static func arithmetic<L: Lanes32>(
-        _: L.Type, _ a: U32V, _ s: U32V, _ op: (F32V, F32V) -> F32V
+        _: L.Type, _ a: U32V, _ s: U32V, high: Bool, _ op: (F32V, F32V) -> F32V
     ) -> U32V {
-        let af = L.widen(a)
-        let sf = L.widen(s)
+        let af = L.widen(a, high: high)
+        let sf = L.widen(s, high: high)
         let r = op(af, sf)
-        var out = L.narrow(r)
+        var out = L.narrow(r, high: high)
         let resultNaN = r .!= r
         if any(resultNaN) {
-            out.replace(with: L.canonicalNaN, where: resultNaN)
-            out.replace(with: s | L.quietBit, where: sf .!= sf)
-            out.replace(with: a | L.quietBit, where: af .!= af)
+            let shift: UInt32 = high ? 16 : 0
+            out.replace(with: L.canonicalNaN &<< shift, where: resultNaN)
+            out.replace(with: s | (L.quietBit &<< shift), where: sf .!= sf)
+            out.replace(with: a | (L.quietBit &<< shift), where: af .!= af)
         }
         return out
     }
@@ -230,9 +244,9 @@ extension Reduction {
     /// IEEE 754-2019 minimum/maximum on one vector of lanes, selecting operand bit patterns (never re-rounding).
     /// For equal operands the bitwise OR (AND) of the patterns picks −0 (+0), and is the identity otherwise.
     @inline(__always)
-    private static func minMax<L: Lanes32>(_: L.Type, _ a: U32V, _ s: U32V, isMin: Bool) -> U32V {
-        let af = L.widen(a)
-        let sf = L.widen(s)
+    private static func minMax<L: Lanes32>(_: L.Type, _ a: U32V, _ s: U32V, high: Bool, isMin: Bool) -> U32V {
+        let af = L.widen(a, high: high)
+        let sf = L.widen(s, high: high)
         var out = s
         if isMin {
             out.replace(with: a | s, where: af .== sf)
@@ -244,27 +258,25 @@ extension Reduction {
         let aNaN = af .!= af
         let sNaN = sf .!= sf
         if any(aNaN .| sNaN) {
-            out.replace(with: s | L.quietBit, where: sNaN)
-            out.replace(with: a | L.quietBit, where: aNaN)
+            let quiet = L.quietBit &<< (high ? 16 : 0)
+            out.replace(with: s | quiet, where: sNaN)
+            out.replace(with: a | quiet, where: aNaN)
         }
         return out
     }
 
-    /// Applies `lanes` to 64-byte vectors of a 32- or 16-bit float format. A 16-bit format is split into its
-    /// even and odd elements (low and high half of each 32-bit word), so every operation stays lane-wise on
-    /// 32-bit lanes with no shuffles; which half is "even" depends on endianness, but the kernel is symmetric.
+    /// Applies `lanes` (given words and `high`) to a buffer of a 32- or 16-bit float format; for 16-bit formats
+    /// the low-half and high-half results are merged back into words.
     @inline(__always)
     private static func runLanes32<L: Lanes32>(
         _: L.Type, _ acc: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, byteCount: Int,
-        _ lanes: (U32V, U32V) -> U32V
+        _ lanes: (U32V, U32V, Bool) -> U32V
     ) {
         if L.perWord == 1 {
-            vectorLoop(acc, src, byteCount: byteCount, lanes)
+            vectorLoop(acc, src, byteCount: byteCount) { (a: U32V, s: U32V) in lanes(a, s, false) }
         } else {
             vectorLoop(acc, src, byteCount: byteCount) { (a: U32V, s: U32V) -> U32V in
-                let low = lanes(a & 0xFFFF, s & 0xFFFF)
-                let high = lanes(a &>> 16, s &>> 16)
-                return (low & 0xFFFF) | (high &<< 16)
+                (lanes(a, s, false) & 0xFFFF) | (lanes(a, s, true) & 0xFFFF_0000)
             }
         }
     }
@@ -274,10 +286,14 @@ extension Reduction {
         _ op: ReduceOp, _ format: L.Type, _ acc: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, byteCount: Int
     ) {
         switch op {
-        case .sum: runLanes32(format, acc, src, byteCount: byteCount) { arithmetic(format, $0, $1) { $0 + $1 } }
-        case .prod: runLanes32(format, acc, src, byteCount: byteCount) { arithmetic(format, $0, $1) { $0 * $1 } }
-        case .min: runLanes32(format, acc, src, byteCount: byteCount) { minMax(format, $0, $1, isMin: true) }
-        case .max: runLanes32(format, acc, src, byteCount: byteCount) { minMax(format, $0, $1, isMin: false) }
+        case .sum:
+            runLanes32(format, acc, src, byteCount: byteCount) { arithmetic(format, $0, $1, high: $2) { $0 + $1 } }
+        case .prod:
+            runLanes32(format, acc, src, byteCount: byteCount) { arithmetic(format, $0, $1, high: $2) { $0 * $1 } }
+        case .min:
+            runLanes32(format, acc, src, byteCount: byteCount) { minMax(format, $0, $1, high: $2, isMin: true) }
+        case .max:
+            runLanes32(format, acc, src, byteCount: byteCount) { minMax(format, $0, $1, high: $2, isMin: false) }
         case .band, .bor, .bxor: preconditionFailure("\(op) is not defined for floating point")
         }
     }

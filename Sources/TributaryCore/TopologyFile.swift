@@ -53,7 +53,8 @@ struct TopologyFile: Decodable {
             throw syntaxError(error)
         }
         guard let root else {
-            throw TopologyError(.schema, line: 1, "the file is empty; expected `switches:`/`hosts:`/`links:` or `generate:`")
+            throw TopologyError(.schema, line: 1,
+                                "the file is empty; expected `switches:`/`hosts:`/`links:` or `generate:`")
         }
         do {
             return try YAMLDecoder().decode(TopologyFile.self, from: root)
@@ -353,7 +354,8 @@ struct TopologyFile: Decodable {
             lines.hosts.append(entry.line)
         }
         for entry in links {
-            let profile = try entry.shape.over(defaultLink).profile(what: "link \(entry.a)–\(entry.b)", line: entry.line)
+            let profile = try entry.shape.over(defaultLink)
+                .profile(what: "link \(entry.a)–\(entry.b)", line: entry.line)
             topology.links.append(profile.link(entry.a, entry.b))
             lines.links.append(entry.line)
         }
@@ -457,6 +459,7 @@ struct TopologyFile: Decodable {
     }
 
     private static func dotted(_ path: [CodingKey]) -> String {
-        path.isEmpty ? "(top level)" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        guard !path.isEmpty else { return "(top level)" }
+        return path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
     }
 }

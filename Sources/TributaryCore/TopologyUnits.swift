@@ -13,74 +13,71 @@ public enum TopologyUnits {
         var s = trimmed(text)
         if s.hasSuffix("/s") { s.removeLast(2) }
         let (number, unit) = split(s)
-        guard let value = number else { return nil }
+        guard number != nil else { return nil }
         let lower = unit.lowercased()
         var body = lower
         if body.hasSuffix("bit") {
             body.removeLast(3)
         } else if body.hasSuffix("bps") {
             body.removeLast(3)
-        } else if body.isEmpty {
-            return value > 0 ? value : nil
-        } else {
+        } else if !body.isEmpty {
             return nil
         }
-        guard let scale = prefixScale(body), value > 0 else { return nil }
-        let result = value * scale
-        return result.isFinite ? result : nil
+        guard let result = prefixScaled(number!, body), result > 0, result.isFinite else { return nil }
+        return result
     }
 
     /// Parses a time in seconds: `2us`, `1.5ms`, `30ms`, `100ns`, `1s`, `2µs`, or a bare number of
     /// seconds. Must be >= 0.
     public static func duration(_ text: String) -> Double? {
         let (number, unit) = split(trimmed(text))
-        guard let value = number, value >= 0 else { return nil }
-        let scale: Double
+        guard let number else { return nil }
+        let exponent: Int
         switch unit {
-        case "": scale = 1
-        case "s", "sec": scale = 1
-        case "ms": scale = 1e-3
-        case "us", "µs", "μs": scale = 1e-6
-        case "ns": scale = 1e-9
+        case "", "s", "sec": exponent = 0
+        case "ms": exponent = -3
+        case "us", "µs", "μs": exponent = -6
+        case "ns": exponent = -9
         default: return nil
         }
-        return value * scale
+        guard let value = number.scaled(exponent), value >= 0 else { return nil }
+        return value
     }
 
     /// Parses a byte size: `256KiB`, `16MiB`, `1GiB`, `4KB` (decimal), `512B`, or a bare number of
     /// bytes. The result must be a whole, positive number of bytes that fits an `Int`.
     public static func size(_ text: String) -> Int? {
         let (number, unit) = split(trimmed(text))
-        guard let value = number, value > 0 else { return nil }
-        let scale: Double
+        guard let number else { return nil }
+        let bytes: Double?
         switch unit {
-        case "", "B": scale = 1
-        case "KiB", "K", "k": scale = 1024
-        case "MiB", "M": scale = 1024 * 1024
-        case "GiB", "G": scale = 1024 * 1024 * 1024
-        case "TiB", "T": scale = 1024 * 1024 * 1024 * 1024
-        case "KB", "kB": scale = 1e3
-        case "MB": scale = 1e6
-        case "GB": scale = 1e9
-        case "TB": scale = 1e12
+        case "", "B": bytes = number.scaled(0)
+        case "KiB", "K", "k": bytes = number.scaled(0).map { $0 * 1024 }
+        case "MiB", "M": bytes = number.scaled(0).map { $0 * 1024 * 1024 }
+        case "GiB", "G": bytes = number.scaled(0).map { $0 * 1024 * 1024 * 1024 }
+        case "TiB", "T": bytes = number.scaled(0).map { $0 * 1024 * 1024 * 1024 * 1024 }
+        case "KB", "kB": bytes = number.scaled(3)
+        case "MB": bytes = number.scaled(6)
+        case "GB": bytes = number.scaled(9)
+        case "TB": bytes = number.scaled(12)
         default: return nil
         }
-        let bytes = value * scale
-        guard bytes == bytes.rounded(), bytes < 9e18 else { return nil }
+        guard let bytes, bytes > 0, bytes == bytes.rounded(), bytes < 9e18 else { return nil }
         return Int(bytes)
     }
 
     /// Parses a loss fraction: `0.1%` (= 0.001) or a bare fraction `0.001`. Must lie in [0, 1].
     public static func loss(_ text: String) -> Double? {
         let (number, unit) = split(trimmed(text))
-        guard let value = number else { return nil }
-        let fraction: Double
+        guard let number else { return nil }
+        let fraction: Double?
         switch unit {
-        case "": fraction = value
-        case "%": fraction = value / 100
+        case "": fraction = number.scaled(0)
+        case "%": fraction = number.scaled(-2)
         default: return nil
         }
-        return (0...1).contains(fraction) ? fraction : nil
+        guard let fraction, (0...1).contains(fraction) else { return nil }
+        return fraction
     }
 
     /// Renders a rate the way a person would write it (`10Gbit`, `1.5Gbit`, `800Mbit`).
@@ -120,9 +117,22 @@ public enum TopologyUnits {
         return String(s)
     }
 
+    /// A plain decimal number as written: `1.5`, `.5`, `2e3`. Kept as text so that scaling by a power
+    /// of ten happens in the decimal exponent (`1.5` ms = `1.5e-3`), which `Double(_:)` rounds once,
+    /// instead of multiplying by an inexact `1e-3` (100 ns would become 1.0000000000000001e-07).
+    private struct Number {
+        var mantissa: String
+        var exponent: Int
+
+        func scaled(_ decimalExponent: Int) -> Double? {
+            guard let value = Double("\(mantissa)e\(exponent + decimalExponent)"), value.isFinite else { return nil }
+            return value
+        }
+    }
+
     /// Splits `1.5 Gbit` into (1.5, "Gbit"). The number must be plain decimal (optional fraction and
     /// exponent): `Double(_:)` alone would also take `inf`, `nan` and hex floats, which no person means.
-    private static func split(_ s: String) -> (Double?, String) {
+    private static func split(_ s: String) -> (Number?, String) {
         let scalars = Array(s.unicodeScalars)
         var i = 0
         func digits() -> Int {
@@ -136,32 +146,37 @@ public enum TopologyUnits {
             mantissaDigits += digits()
         }
         guard mantissaDigits > 0 else { return (nil, s) }
+        let mantissa = String(String.UnicodeScalarView(scalars[0..<i]))
+        var exponent = 0
         if i < scalars.count, scalars[i] == "e" || scalars[i] == "E" {
-            // Only an exponent if digits follow; otherwise `e` begins a unit (there is none today).
+            // Only an exponent if digits follow.
             let save = i
             i += 1
+            let signStart = i
             if i < scalars.count, scalars[i] == "+" || scalars[i] == "-" { i += 1 }
-            if digits() == 0 { i = save }
+            if digits() == 0 || i - signStart > 6 {
+                i = save
+            } else {
+                exponent = Int(String(String.UnicodeScalarView(scalars[signStart..<i]))) ?? 0
+            }
         }
-        let numberText = String(String.UnicodeScalarView(scalars[0..<i]))
         var rest = Substring(String(String.UnicodeScalarView(scalars[i...])))
         while let first = rest.first, first == " " { rest.removeFirst() }
-        guard let value = Double(numberText), value.isFinite else { return (nil, s) }
-        return (value, String(rest))
+        return (Number(mantissa: mantissa, exponent: exponent), String(rest))
     }
 
-    /// Decimal (k, M, G, T) or binary (Ki, Mi, Gi, Ti) scale for a lower-cased prefix.
-    private static func prefixScale(_ prefix: String) -> Double? {
+    /// `number` times a lower-cased rate prefix: decimal (k, M, G, T) or binary (Ki, Mi, Gi, Ti).
+    private static func prefixScaled(_ number: Number, _ prefix: String) -> Double? {
         switch prefix {
-        case "": return 1
-        case "k": return 1e3
-        case "m": return 1e6
-        case "g": return 1e9
-        case "t": return 1e12
-        case "ki": return 1024
-        case "mi": return 1024 * 1024
-        case "gi": return 1024 * 1024 * 1024
-        case "ti": return 1024 * 1024 * 1024 * 1024
+        case "": return number.scaled(0)
+        case "k": return number.scaled(3)
+        case "m": return number.scaled(6)
+        case "g": return number.scaled(9)
+        case "t": return number.scaled(12)
+        case "ki": return number.scaled(0).map { $0 * 1024 }
+        case "mi": return number.scaled(0).map { $0 * 1024 * 1024 }
+        case "gi": return number.scaled(0).map { $0 * 1024 * 1024 * 1024 }
+        case "ti": return number.scaled(0).map { $0 * 1024 * 1024 * 1024 * 1024 }
         default: return nil
         }
     }

@@ -52,28 +52,29 @@ enum TopologyValidator {
         let nodeCount = index.count
         for (i, link) in topology.links.enumerated() {
             let l = line(\.links, i)
+            func named() -> String { "link \(link.a)–\(link.b)" }
             guard let a = index[link.a] else {
-                throw TopologyError(.unknownNode, line: l, "link \(link.a)–\(link.b): `\(link.a)` is not a switch or host")
+                throw TopologyError(.unknownNode, line: l, "\(named()): `\(link.a)` is not a switch or host")
             }
             guard let b = index[link.b] else {
-                throw TopologyError(.unknownNode, line: l, "link \(link.a)–\(link.b): `\(link.b)` is not a switch or host")
+                throw TopologyError(.unknownNode, line: l, "\(named()): `\(link.b)` is not a switch or host")
             }
-            guard a != b else { throw TopologyError(.invalidValue, line: l, "link \(link.a)–\(link.b) joins a node to itself") }
+            guard a != b else { throw TopologyError(.invalidValue, line: l, "\(named()) joins a node to itself") }
             guard a < switchCount || b < switchCount else {
                 throw TopologyError(.notConnected, line: l,
-                                    "link \(link.a)–\(link.b) joins two hosts; hosts connect only to switches")
+                                    "\(named()) joins two hosts; hosts connect only to switches")
             }
             guard seen.insert(min(a, b) * nodeCount + max(a, b)).inserted else {
-                throw TopologyError(.duplicate, line: l, "link \(link.a)–\(link.b) is listed twice")
+                throw TopologyError(.duplicate, line: l, "\(named()) is listed twice")
             }
             guard link.rate > 0, link.rate.isFinite else {
-                throw TopologyError(.invalidValue, line: l, "link \(link.a)–\(link.b) needs a rate above zero")
+                throw TopologyError(.invalidValue, line: l, "\(named()) needs a rate above zero")
             }
             guard link.latency >= 0, link.jitter >= 0, link.latency.isFinite, link.jitter.isFinite else {
-                throw TopologyError(.invalidValue, line: l, "link \(link.a)–\(link.b) has a negative latency or jitter")
+                throw TopologyError(.invalidValue, line: l, "\(named()) has a negative latency or jitter")
             }
             guard (0...1).contains(link.loss) else {
-                throw TopologyError(.invalidValue, line: l, "link \(link.a)–\(link.b) has a loss outside [0, 1]")
+                throw TopologyError(.invalidValue, line: l, "\(named()) has a loss outside [0, 1]")
             }
             degree[a] += 1
             degree[b] += 1

@@ -194,11 +194,23 @@ public struct TreeBuilder: Sendable {
         candidates = preferMajoritySite(candidates, rankNode: rankNode)
 
         var bound = candidates.map { search.dist[$0] }
+        var missed: Int?
         while true {
             var best = 0
             for i in 1..<candidates.count where bound[i] < bound[best] { best = i }
+            guard bound[best] < Int.max else {
+                // Every candidate misses someone: only a host's own links joined them to rank 0.
+                let v = missed ?? participants[0]
+                throw TreeError.unreachable(rank: firstRank[v], host: hosts[firstRank[v]], from: hosts[0])
+            }
             let candidate = candidates[best]
             bfs(from: candidate, &search, targets: firstRank, stopAfter: participants.count)
+            if let unreached = participants.first(where: { search.dist[$0] < 0 }) {
+                // Hosts do not forward, so a multi-homed host can link switches that no switch path joins.
+                bound[best] = Int.max
+                missed = missed ?? unreached
+                continue
+            }
             var farthest = participants[0]
             var eccentricity = -1
             for v in participants where search.dist[v] > eccentricity {
@@ -210,7 +222,9 @@ public struct TreeBuilder: Sendable {
                 return candidate
             }
             bfs(from: farthest, &search)
-            for i in candidates.indices { bound[i] = max(bound[i], search.dist[candidates[i]]) }
+            for i in candidates.indices where bound[i] < Int.max {
+                bound[i] = max(bound[i], search.dist[candidates[i]])
+            }
         }
     }
 

@@ -4,7 +4,8 @@ public enum TreeError: Error, Equatable, Sendable, CustomStringConvertible {
     case noRanks
     /// `host` (where `rank` runs) is not a host of the topology.
     case unknownHost(rank: Int, host: String)
-    /// No path through switches joins `host` (of `rank`) to `from`, the host of rank 0.
+    /// No path through switches joins `host` (of `rank`) to `from`, the host of rank 0 (hosts never
+    /// forward, so a host linked to two otherwise separate fabrics does not join them).
     case unreachable(rank: Int, host: String, from: String)
     /// No switch that can aggregate is reachable from the participants.
     case noAggregatingSwitch
@@ -16,7 +17,7 @@ public enum TreeError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .unknownHost(rank, host):
             return "rank \(rank) runs on `\(host)`, which is not a host of the topology"
         case let .unreachable(rank, host, from):
-            return "rank \(rank) on `\(host)` cannot reach `\(from)` through the fabric"
+            return "rank \(rank) on `\(host)` cannot reach `\(from)` (rank 0) through the fabric's switches"
         case .noAggregatingSwitch:
             return "no switch that can aggregate is reachable from the job's hosts"
         }

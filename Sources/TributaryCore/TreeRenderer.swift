@@ -58,9 +58,10 @@ public enum TreeRenderer {
     /// may skip pass-through and collapsed switches, so they are drawn as their own edges.
     public static func dot(_ tree: AggregationTree, topology: Topology) -> String {
         var out = "graph \(quote(topology.name)) {\n"
-        out += "  graph [fontname=\"Helvetica\", label=\(quote("\(topology.name): tree for \(tree.worldSize) ranks, root \(tree.root)")), labelloc=t];\n"
+        let title = "\(topology.name): tree for \(tree.worldSize) ranks, root \(tree.root)"
+        out += "  graph [fontname=\"Helvetica\", label=\(quote(title)), labelloc=t];\n"
         out += "  node [fontname=\"Helvetica\", color=gray70, fontcolor=gray55];\n"
-        out += "  edge [color=gray85];\n"
+        out += "  edge [fontname=\"Helvetica\", color=gray85];\n"
 
         // Ranks by host, for host labels.
         var ranksOnHost: [String: [Int]] = [:]
@@ -93,8 +94,16 @@ public enum TreeRenderer {
             out += "  { rank=same; \(byTier[tier, default: []].map(quote).joined(separator: "; ")); }\n"
         }
         out += "  { rank=same; \(topology.hosts.map { quote($0.name) }.joined(separator: "; ")); }\n"
+        // Dot ranks an edge's first end above its second: list the earlier switch first (file order
+        // is top tier first for generated fabrics) and switches before hosts, so the picture reads
+        // root-side up.
+        var switchIndex: [String: Int] = [:]
+        for (i, sw) in topology.switches.enumerated() { switchIndex[sw.name] = i }
         for link in topology.links {
-            out += "  \(quote(link.a)) -- \(quote(link.b));\n"
+            let a = switchIndex[link.a] ?? Int.max
+            let b = switchIndex[link.b] ?? Int.max
+            let (upper, lower) = a <= b ? (link.a, link.b) : (link.b, link.a)
+            out += "  \(quote(upper)) -- \(quote(lower));\n"
         }
 
         out += "  // aggregation tree\n"

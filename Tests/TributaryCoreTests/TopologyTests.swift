@@ -121,8 +121,10 @@ let topologyHeader = """
         #expect(TopologyUnits.rate("10Gbit/s") == 10e9)
         #expect(TopologyUnits.rate("64kbit") == 64e3)
         #expect(TopologyUnits.rate("1Tbit") == 1e12)
-        #expect(TopologyUnits.rate("2Gibit") == 2 * 1024 * 1024 * 1024)
+        #expect(TopologyUnits.rate("2Gibit") == 2_147_483_648.0)
         #expect(TopologyUnits.rate("1000") == 1000)
+        #expect(TopologyUnits.rate("0.1Gbit") == 1e8)
+        #expect(TopologyUnits.rate("2.5e3Mbit") == 2.5e9)
         #expect(TopologyUnits.rate(" 10 Gbit ") == 10e9)
         for bad in ["10Gbitz", "10GB", "Gbit", "", "-1Gbit", "0Gbit", "10Xbit", "1e400bit", "inf", "nan", "0x10"] {
             #expect(TopologyUnits.rate(bad) == nil, "\(bad)")
@@ -138,6 +140,8 @@ let topologyHeader = """
         #expect(TopologyUnits.duration("1s") == 1)
         #expect(TopologyUnits.duration("0") == 0)
         #expect(TopologyUnits.duration("0.25") == 0.25)
+        #expect(TopologyUnits.duration("1e-3") == 0.001)
+        #expect(TopologyUnits.duration("0.3us") == 3e-7)
         for bad in ["2 parsecs", "ms", "-1ms", "1m", "1h", "1.2.3ms"] {
             #expect(TopologyUnits.duration(bad) == nil, "\(bad)")
         }

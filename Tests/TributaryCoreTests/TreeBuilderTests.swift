@@ -210,6 +210,18 @@ func workerChildren(_ ranks: ClosedRange<Int>) -> [AggregationTree.Child] { rank
             try TreeBuilder(topology: split).build(hosts: ["a-h0", "a-h1", "b-h0"])
         }
 
+        // h0 links to s1 and to the forwarding s2, but hosts never forward: s1, the only aggregator,
+        // cannot reach h1 (behind s2) without passing through h0.
+        let bridged = try Topology.parse(yaml: topologyHeader + """
+            switches: [ { name: s1 }, { name: s2, aggregation: none } ]
+            hosts: [h0, h1]
+            links: [ { a: h0, b: s1 }, { a: h0, b: s2 }, { a: h1, b: s2 } ]
+            """, source: "bridged.yaml")
+        #expect(throws: TreeError.unreachable(rank: 1, host: "h1", from: "h0")) {
+            try TreeBuilder(topology: bridged).build(hosts: ["h0", "h1"])
+        }
+        #expect(try TreeBuilder(topology: bridged).build(hosts: ["h0"]).root == "s1")
+
         // An island whose only switch forwards: nothing there can aggregate.
         var island = topology
         island.switches.append(.init(name: "relay", tier: "leaf"))
@@ -274,7 +286,8 @@ func workerChildren(_ ranks: ClosedRange<Int>) -> [AggregationTree.Child] { rank
         #expect(dot.contains("\"spine0\" -- \"leaf1\" [color=black, penwidth=3, constraint=false, label=\"1\""))
         #expect(dot.contains("\"leaf1\" -- \"h5\" [color=black, penwidth=3, constraint=false, label=\"1: r3\""))
         #expect(dot.contains("\"h7\" [shape=ellipse];"))
-        #expect(dot.contains("\"h0\" -- \"leaf0\";"))
+        #expect(dot.contains("\"leaf0\" -- \"h0\";"))
+        #expect(dot.contains("\"spine0\" -- \"leaf1\";"))
     }
 }
 

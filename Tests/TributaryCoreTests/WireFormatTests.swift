@@ -102,8 +102,11 @@ import Testing
         do {
             _ = try bytes.withUnsafeBytes { raw throws(WireError) in try WireFormat.decode(raw, maxBody: maxBody) }
             return nil
-        } catch {
+        } catch let error as WireError {
             return error
+        } catch {
+            Issue.record("untyped error \(error)")
+            return nil
         }
     }
 

@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+import TributaryCore
+import Worker
+
+/// End-to-end collectives through coordinator, aggregator tree and workers, over every transport.
+/// Chunks are 1 KiB (256 f32) so chunk ± 1 and many-chunk streaming are cheap to reach.
+@Suite(.serialized) struct AllreduceClusterTests {
+    static let chunkElements = 256 // f32 with 1 KiB chunks
+    static let counts = [0, 1, 7, chunkElements - 1, chunkElements, chunkElements + 1, 3 * chunkElements + 5,
+                         1 << 20]
+
+    struct Outcome: Sendable {
+        var result: [UInt8]
+        var bitExact: Bool?
+        var path: String
+    }
+
+    /// Allreduces `count` generated elements on 8 ranks; checks each rank's bytes against the
+    /// host replay computed here, and the coordinator's verdict.
+    func allreduce(_ transport: TransportKind, count: Int, dtype: DType, op: ReduceOp, specials: Bool = false,
+                   outOfPlace: Bool = false) async throws {
+        let topology = try ClusterHarness.topology("default.yaml")
+        let harness = ClusterHarness(topology: topology, ranks: 8, transport: transport)
+        let generator = InputGenerator(seed: UInt64(count) &+ 11, specials: specials)
+        let results = try await harness.run { comm -> Outcome in
+            let size = max(1, count * dtype.size)
+            let send = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+            let recv = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+            defer { send.deallocate(); recv.deallocate() }
+            generator.fill(dtype, rank: comm.rank, offset: 0, count: count, into: send)
+            let before = bytes(send, count * dtype.size)
+            let r = try await comm.run(.allreduce, dtype: dtype, op: op, count: count, send: send,
+                                       recv: outOfPlace ? recv : send, validation: .generated(generator))
+            if outOfPlace {
+                #expect(bytes(send, count * dtype.size) == before, "out-of-place must not touch the input")
+            }
+            return Outcome(result: bytes(outOfPlace ? recv : send, count * dtype.size), bitExact: r.bitExact,
+                           path: r.path)
+        }
+        let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(8)))
+        let replay = HostReplay(tree: tree, collective: .allreduce, dtype: dtype, op: op, count: count, root: 0,
+                                chunkElements: 1024 / dtype.size) { rank, offset, n, into in
+            generator.fill(dtype, rank: rank, offset: offset, count: n, into: into)
+        }
+        let expected = (0..<replay.chunkCount).flatMap { replay.expectedChunk($0) }
+        for (rank, result) in results.enumerated() {
+            let outcome = try result.get()
+            #expect(outcome.result == expected, "rank \(rank) differs from the host replay (\(count) \(dtype) \(op))")
+            #expect(outcome.bitExact == true, "coordinator verdict for rank \(rank)")
+            #expect(outcome.path.hasPrefix("in-network"))
+        }
+    }
+
+    @Test(arguments: TransportKind.allCases, counts)
+    func allreduceF32SumOverSizes(transport: TransportKind, count: Int) async throws {
+        try await allreduce(transport, count: count, dtype: .f32, op: .sum)
+    }
+
+    @Test(arguments: TransportKind.allCases, [(DType.f64, ReduceOp.prod), (.f16, .sum), (.bf16, .max),
+                                               (.f32, .min), (.i32, .bxor), (.u64, .sum), (.i8, .band), (.u32, .bor)])
+    func allreduceDTypesAndOps(transport: TransportKind, combo: (DType, ReduceOp)) async throws {
+        try await allreduce(transport, count: 1000, dtype: combo.0, op: combo.1, specials: combo.0.isFloatingPoint)
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func allreduceSpecialValuesOutOfPlace(transport: TransportKind) async throws {
+        try await allreduce(transport, count: 2 * Self.chunkElements + 3, dtype: .f32, op: .sum, specials: true,
+                            outOfPlace: true)
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func reduceToRoot(transport: TransportKind) async throws {
+        let topology = try ClusterHarness.topology("default.yaml")
+        let harness = ClusterHarness(topology: topology, ranks: 8, transport: transport)
+        let count = 700
+        let root = 5
+        let results = try await harness.run { comm -> ([Float], Bool?) in
+            let send = (0..<count).map { Float($0 % 13) * Float(comm.rank + 1) }
+            var recv = [Float](repeating: -1, count: count)
+            let r = try await comm.reduce(send: send, recv: &recv, op: .sum, root: root, validation: .shipInput)
+            return (recv, r.bitExact)
+        }
+        for (rank, result) in results.enumerated() {
+            let (recv, exact) = try result.get()
+            #expect(exact == true)
+            if rank == root {
+                let expected: [Float] = (0..<count).map { (i: Int) -> Float in Float(i % 13) * 36 }
+                #expect(recv == expected)
+            } else {
+                #expect(recv.allSatisfy { $0 == -1 }, "non-root rank \(rank) must not receive data")
+            }
+        }
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func broadcastFromRoot(transport: TransportKind) async throws {
+        let topology = try ClusterHarness.topology("default.yaml")
+        let harness = ClusterHarness(topology: topology, ranks: 8, transport: transport)
+        let results = try await harness.run { comm -> ([Int64], Bool?) in
+            var buffer = (0..<1001).map { Int64($0 * 1000 + comm.rank) }
+            let r = try await comm.broadcast(&buffer, root: 3, validation: .shipInput)
+            return (buffer, r.bitExact)
+        }
+        let expected: [Int64] = (0..<1001).map { (i: Int) -> Int64 in Int64(i * 1000 + 3) }
+        for result in results {
+            let (buffer, exact) = try result.get()
+            #expect(buffer == expected)
+            #expect(exact == true)
+        }
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func barrierAndTypedAllreduceSequence(transport: TransportKind) async throws {
+        let topology = try ClusterHarness.topology("default.yaml")
+        let harness = ClusterHarness(topology: topology, ranks: 6, transport: transport)
+        let results = try await harness.run { comm -> [Int32] in
+            try await comm.barrier()
+            var a = [Int32](repeating: Int32(comm.rank), count: 300)
+            try await comm.allreduce(&a, op: .sum)
+            try await comm.barrier()
+            try await comm.allreduce(&a, op: .max)
+            return a
+        }
+        for result in results { #expect(try result.get() == [Int32](repeating: 15, count: 300)) }
+    }
+}

@@ -1,0 +1,117 @@
+import Aggregator
+import Coordinator
+import Foundation
+import Logging
+import Transport
+import TransportTCP
+import TributaryCore
+import Worker
+
+/// Transports the cluster tests run over: every algorithm test runs over each.
+enum TransportKind: String, CaseIterable, Sendable, CustomStringConvertible {
+    case inproc, tcp
+    var description: String { rawValue }
+
+    func make(_ name: String) -> any FrameTransport {
+        switch self {
+        case .inproc: return InProcessTransport(viaWireFormat: true)
+        case .tcp: return TCPTransport(localName: name)
+        }
+    }
+}
+
+/// A whole cluster in one process: coordinator, one aggregator task per switch of the tree, one
+/// task per rank. The same roles as the multi-process cluster, minus process boundaries.
+struct ClusterHarness {
+    var topology: Topology
+    var ranks: Int
+    var transport: TransportKind
+    var chunkBytes = 1024
+    var window = 4
+    var stallTimeout: Duration = .seconds(30)
+    var operationTimeout: Duration = .seconds(60)
+    /// Runs against every aggregator's data endpoint before the ranks join (bad-peer tests).
+    var rogue: (@Sendable (Endpoint, any FrameTransport) async throws -> Void)?
+
+    static let logger: Logger = {
+        var l = Logger(label: "test") { StreamLogHandler.standardError(label: $0) }
+        l.logLevel = ProcessInfo.processInfo.environment["TRIBUTARY_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        return l
+    }()
+
+    static func topology(_ name: String) throws -> Topology {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return try Topology.load(path: root.appendingPathComponent("Configs/\(name)").path)
+    }
+
+    /// Runs `body` on every rank concurrently and returns each rank's value, in rank order.
+    /// Rank failures are returned, not thrown, so tests can assert on what each rank saw.
+    func run<T: Sendable>(_ body: @escaping @Sendable (Communicator) async throws -> T) async throws
+        -> [Result<T, Error>] {
+        let net = transport.make("test")
+        let coordinator = try Coordinator(
+            configuration: CoordinatorConfiguration(listen: Endpoint(host: "127.0.0.1", port: 0), topology: topology,
+                                                    chunkBytes: chunkBytes, window: window,
+                                                    assemblyTimeout: .seconds(30)),
+            transport: net, logger: Self.logger)
+        let endpoint = try await coordinator.start()
+        let coordinatorTask = Task { _ = await coordinator.run() }
+        let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
+        var daemons: [Task<Void, Error>] = []
+        for name in tree.aggregatorsTopDown {
+            let daemon = AggregatorDaemon(
+                configuration: AggregatorConfiguration(switchName: name, coordinator: endpoint,
+                                                       dataListen: Endpoint(host: "127.0.0.1", port: 0),
+                                                       stallTimeout: stallTimeout),
+                control: net, data: net, logger: Self.logger)
+            daemons.append(Task { try await daemon.run() })
+            if let rogue {
+                var endpoint: Endpoint?
+                while endpoint == nil {
+                    try await Task.sleep(for: .milliseconds(5))
+                    endpoint = await daemon.dataEndpoint
+                }
+                try await rogue(endpoint!, net)
+            }
+        }
+        defer {
+            for d in daemons { d.cancel() }
+            coordinatorTask.cancel()
+        }
+        let timeout = operationTimeout
+        return try await withThrowingTaskGroup(of: (Int, Result<T, Error>).self) { group in
+            for rank in 0..<ranks {
+                group.addTask {
+                    do {
+                        let comm = try await Communicator.join(
+                            WorkerConfiguration(coordinator: endpoint, rank: rank, worldSize: ranks,
+                                                operationTimeout: timeout, joinTimeout: .seconds(30)),
+                            control: net, data: net, logger: Self.logger)
+                        let value = try await body(comm)
+                        await comm.finish()
+                        return (rank, .success(value))
+                    } catch {
+                        return (rank, .failure(error))
+                    }
+                }
+            }
+            var out = [Result<T, Error>?](repeating: nil, count: ranks)
+            for try await (rank, result) in group { out[rank] = result }
+            return out.map { $0! }
+        }
+    }
+}
+
+extension Result {
+    var value: Success? { try? get() }
+    var error: Failure? {
+        if case .failure(let e) = self { return e }
+        return nil
+    }
+}
+
+/// Bit patterns of a raw buffer, for exact comparison.
+func bytes(_ p: UnsafeRawPointer, _ count: Int) -> [UInt8] {
+    Array(UnsafeRawBufferPointer(start: p, count: count))
+}

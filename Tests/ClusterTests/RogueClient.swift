@@ -1,0 +1,69 @@
+import Foundation
+import Transport
+import TributaryCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A misbehaving peer for tests: writes arbitrary bytes and reports what the daemon answered.
+enum RogueClient {
+    /// The transport of the most recent raw exchange (for follow-up hellos on the same fabric).
+    nonisolated(unsafe) static var transport: any FrameTransport = InProcessTransport()
+
+    /// Sends raw bytes; returns the text of the error frame the daemon answered with.
+    static func sendRaw(_ bytes: [UInt8], to endpoint: Endpoint, over net: any FrameTransport) async throws -> String {
+        transport = net
+        if let inproc = net as? InProcessTransport {
+            let connection = try await inproc.connect(to: endpoint)
+            (connection as! InProcessConnection).sendRawBytes(bytes)
+            return try await firstError(connection)
+        }
+        return try socketExchange(bytes, endpoint: endpoint)
+    }
+
+    /// Sends a well-formed hello; returns the daemon's error text (or "ack").
+    static func hello(_ hello: Hello, to endpoint: Endpoint, over net: any FrameTransport) async throws -> String {
+        let connection = try await net.connect(to: endpoint)
+        connection.send(.control(.hello(hello)))
+        return try await firstError(connection)
+    }
+
+    private static func firstError(_ connection: any FrameConnection) async throws -> String {
+        defer { connection.close() }
+        for try await frame in connection.inbound {
+            if case .control(.error(let r)) = frame { return r.description }
+            if case .control(.helloAck) = frame { return "ack" }
+        }
+        return "closed without a reply"
+    }
+
+    /// Plain blocking socket: the bytes go out exactly as given.
+    private static func socketExchange(_ bytes: [UInt8], endpoint: Endpoint) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
+        inet_pton(AF_INET, endpoint.host, &addr.sin_addr)
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        var acc = FrameAccumulator()
+        for frame in (try? acc.feed(received)) ?? [] {
+            if case .control(.error(let r)) = frame { return r.description }
+        }
+        return "no error frame (\(received.count) bytes)"
+    }
+}
