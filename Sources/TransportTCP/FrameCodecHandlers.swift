@@ -104,11 +104,12 @@ final class FrameStreamHandler: ChannelInboundHandler {
             // Tell the peer why it is being dropped, then drop only this connection.
             let report = ErrorReport(kind: wire.isVersionMismatch ? .versionMismatch : .malformedFrame,
                                      reporter: localName, message: "rejected frame from \(peer): \(wire)")
+            // Finish first: the write may complete (and the close run) synchronously.
+            continuation.finish(throwing: TransportError.malformedFrame(peer: peer, wire))
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.writeAndFlush(wrapOutboundOut(.control(.error(report)))).whenComplete { _ in
                 bound.value.close(promise: nil)
             }
-            continuation.finish(throwing: TransportError.malformedFrame(peer: peer, wire))
         } else {
             continuation.finish(throwing: TransportError.connectionLost(peer: peer, reason: "\(error)"))
             context.close(promise: nil)

@@ -410,8 +410,8 @@ struct TopologyFile: Decodable {
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
              let .composer(context, problem, mark, _):
-            let where_ = context.map { " (\($0.text))" } ?? ""
-            return TopologyError(.syntax, line: mark.line, "invalid YAML: \(problem)\(where_)")
+            let detail = context.map { " (\($0.text))" } ?? ""
+            return TopologyError(.syntax, line: mark.line, "invalid YAML: \(problem)\(detail)")
         case let .duplicatedKeysInMapping(duplicates, context):
             let keys = duplicates.map { "`\($0)`" }.joined(separator: ", ")
             return TopologyError(.duplicate, line: context.mark.line, "key \(keys) appears twice in one mapping")

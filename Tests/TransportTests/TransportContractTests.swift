@@ -1,0 +1,199 @@
+import Foundation
+import Testing
+import Transport
+import TransportTCP
+import TributaryCore
+
+/// The contract every transport fulfils, run over each one (gloo's habit: one suite, many homes).
+@Suite struct TransportContractTests {
+    enum Kind: String, CaseIterable, CustomStringConvertible {
+        case inproc, inprocDirect, tcp
+        var description: String { rawValue }
+        func make() -> any FrameTransport {
+            switch self {
+            case .inproc: return InProcessTransport(viaWireFormat: true)
+            case .inprocDirect: return InProcessTransport(viaWireFormat: false)
+            case .tcp: return TCPTransport(localName: "contract-test")
+            }
+        }
+    }
+
+    static func chunk(_ i: Int, elements: Int) -> Frame {
+        let header = ChunkHeader(job: 1, origin: UInt32(i), opSeq: UInt64(i), totalCount: UInt64(elements),
+                                 elementOffset: 0, chunkIndex: 0, chunkCount: 1, elementCount: UInt32(elements),
+                                 collective: .allreduce, dtype: .u32, op: .sum, flags: [], root: 0,
+                                 payloadLength: UInt32(elements * 4))
+        var payload = [UInt8](repeating: 0, count: elements * 4)
+        for j in payload.indices { payload[j] = UInt8(truncatingIfNeeded: j &* 31 &+ i) }
+        return .chunk(header, payload: payload)
+    }
+
+    /// Accepts one connection on a fresh listener and returns both ends.
+    static func pair(_ net: any FrameTransport) async throws -> (any FrameListener, any FrameConnection,
+                                                                  any FrameConnection) {
+        let listener = try await net.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        #expect(listener.endpoint.port != 0, "port 0 must become a real port")
+        let client = try await net.connect(to: listener.endpoint)
+        var it = listener.connections.makeAsyncIterator()
+        let server = try #require(await it.next())
+        return (listener, client, server)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func framesArriveWholeAndInOrderBothWays(kind: Kind) async throws {
+        let net = kind.make()
+        let (listener, client, server) = try await Self.pair(net)
+        let sizes = [0, 1, 3, 1000, 65_537, 1 << 20]
+        var sent: [Frame] = sizes.enumerated().map { Self.chunk($0.offset, elements: $0.element) }
+        sent.append(.control(.hello(Hello(role: .worker, name: "rank 0"))))
+        for f in sent { client.send(f) }
+        var received: [Frame] = []
+        var it = server.inbound.makeAsyncIterator()
+        while received.count < sent.count, let f = try await it.next() { received.append(f) }
+        #expect(received == sent)
+        // And back.
+        for f in sent.reversed() { server.send(f) }
+        var back: [Frame] = []
+        var it2 = client.inbound.makeAsyncIterator()
+        while back.count < sent.count, let f = try await it2.next() { back.append(f) }
+        #expect(back == sent.reversed())
+        client.close()
+        server.close()
+        await listener.close()
+    }
+
+    @Test(arguments: Kind.allCases)
+    func closeFinishesThePeersInbound(kind: Kind) async throws {
+        let net = kind.make()
+        let (listener, client, server) = try await Self.pair(net)
+        client.send(.control(.shutdown(Shutdown(reason: "bye"))))
+        try await client.sendAndWait(.control(.heartbeat(Heartbeat(sequence: 1))))
+        client.close()
+        var frames = 0
+        for try await _ in server.inbound { frames += 1 }
+        #expect(frames == 2)
+        await listener.close()
+    }
+
+    @Test(arguments: Kind.allCases)
+    func connectingToNothingFailsWithTheEndpointNamed(kind: Kind) async throws {
+        let net = kind.make()
+        let listener = try await net.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        let endpoint = listener.endpoint
+        await listener.close()
+        do {
+            _ = try await net.connect(to: endpoint)
+            Issue.record("connect to a closed listener succeeded")
+        } catch let error as TransportError {
+            guard case .connectFailed(let e, _) = error else { Issue.record("\(error)"); return }
+            #expect(e == endpoint)
+            #expect("\(error)".contains("\(endpoint)"))
+        }
+    }
+
+    @Test(arguments: Kind.allCases)
+    func manyConnectionsToOneListener(kind: Kind) async throws {
+        let net = kind.make()
+        let listener = try await net.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        var clients: [any FrameConnection] = []
+        for _ in 0..<8 { clients.append(try await net.connect(to: listener.endpoint)) }
+        for (i, c) in clients.enumerated() { c.send(Self.chunk(i, elements: i * 10)) }
+        var it = listener.connections.makeAsyncIterator()
+        var seen: Set<UInt32> = []
+        for _ in 0..<8 {
+            let server = try #require(await it.next())
+            var frames = server.inbound.makeAsyncIterator()
+            if case .chunk(let h, let payload)? = try await frames.next() {
+                #expect(Self.chunk(Int(h.origin), elements: Int(h.elementCount)) == .chunk(h, payload: payload))
+                seen.insert(h.origin)
+            }
+        }
+        #expect(seen == Set(0..<8))
+        for c in clients { c.close() }
+        await listener.close()
+    }
+
+    /// Bytes that do not decode end only that connection, with the cause told to the sender and
+    /// surfaced on the receiver as a typed error.
+    @Test func tcpMalformedBytesAreRejectedWithACause() async throws {
+        let net = TCPTransport(localName: "receiver")
+        let listener = try await net.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        var frame = WireFormat.encode(Self.chunk(1, elements: 4))
+        frame[12 + 45] = 250 // unknown dtype
+        let fd = try RawSocket.connect(listener.endpoint)
+        defer { close(fd) }
+        RawSocket.write(fd, frame)
+        var it = listener.connections.makeAsyncIterator()
+        let server = try #require(await it.next())
+        do {
+            for try await _ in server.inbound {}
+            Issue.record("malformed frame was accepted")
+        } catch let error as TransportError {
+            guard case .malformedFrame(_, let wire) = error else { Issue.record("\(error)"); return }
+            #expect(wire == .unknownDType(250))
+        }
+        var acc = FrameAccumulator()
+        let reply = try acc.feed(RawSocket.readAll(fd))
+        guard case .control(.error(let report))? = reply.first else {
+            Issue.record("no error frame came back: \(reply)")
+            return
+        }
+        #expect(report.kind == .malformedFrame)
+        #expect(report.message.contains("unknown dtype 250"))
+        // The listener still accepts and serves others.
+        let good = try await net.connect(to: listener.endpoint)
+        good.send(Self.chunk(2, elements: 2))
+        let second = try #require(await it.next())
+        var frames = second.inbound.makeAsyncIterator()
+        #expect(try await frames.next() == Self.chunk(2, elements: 2))
+        good.close()
+        await listener.close()
+    }
+
+    @Test func tcpPeerClosingMidFrameIsAnError() async throws {
+        let net = TCPTransport(localName: "receiver")
+        let listener = try await net.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        let frame = WireFormat.encode(Self.chunk(1, elements: 100))
+        let fd = try RawSocket.connect(listener.endpoint)
+        RawSocket.write(fd, Array(frame.prefix(200)))
+        close(fd)
+        var it = listener.connections.makeAsyncIterator()
+        let server = try #require(await it.next())
+        await #expect(throws: TransportError.self) { for try await _ in server.inbound {} }
+        await listener.close()
+    }
+}
+
+enum RawSocket {
+    static func connect(_ endpoint: Endpoint) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
+        inet_pton(AF_INET, endpoint.host, &addr.sin_addr)
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+        return fd
+    }
+
+    static func write(_ fd: Int32, _ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+    }
+
+    static func readAll(_ fd: Int32) -> [UInt8] {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            out += buffer[0..<n]
+        }
+        return out
+    }
+}
