@@ -259,7 +259,7 @@ extension Reduction {
         let sNaN = sf .!= sf
         if any(aNaN .| sNaN) {
             let quiet = L.quietBit &<< (high ? 16 : 0)
-            out.replace(with: s, where: sNaN)
+            out.replace(with: s | quiet, where: sNaN)
             out.replace(with: a | quiet, where: aNaN)
         }
         return out

@@ -223,6 +223,9 @@ public final class Communicator {
         guard count >= 0, count <= Int(UInt32.max) * assignment.streaming.chunkElements(dtype) else {
             throw WorkerError.invalidArgument("count \(count) out of range")
         }
+        guard collective != .barrier || count == 0 else {
+            throw WorkerError.invalidArgument("a barrier carries no data (count \(count))")
+        }
         guard root >= 0, root < worldSize else {
             throw WorkerError.invalidArgument("root \(root) is outside world size \(worldSize)")
         }

@@ -168,7 +168,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 for iteration in 0..<(workload.warmup + workload.iters) {
                     opIndex += 1
                     let measured = iteration >= workload.warmup
-                    var c = collective, dtype = workload.dtype, op = workload.op, n = count
+                    var c = collective, dtype = workload.dtype, op = workload.op
+                    var n = collective == .barrier ? 0 : count
                     if workload.mismatchRank == rank && opIndex == 1 {
                         switch workload.mismatchKind {
                         case "count": n += 1

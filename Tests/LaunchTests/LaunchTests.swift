@@ -1,0 +1,190 @@
+import Foundation
+import Testing
+
+/// The real thing: `tributary launch` as separate OS processes on loopback over TCP.
+/// Needs the built executable (`swift build` first; `scripts/test` does it).
+@Suite(.serialized) struct LaunchTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static var binary: String {
+        let env = ProcessInfo.processInfo.environment["TRIBUTARY_BIN"]
+        return env ?? root.appendingPathComponent(".build/debug/tributary").path
+    }
+
+    struct Run {
+        var status: Int32
+        var reason: Process.TerminationReason
+        var stdout: String
+        var stderr: String
+        var output: String { stdout + stderr }
+    }
+
+    /// Starts `tributary` with `arguments`; `during` runs while it is alive.
+    static func tributary(_ arguments: [String], timeout: TimeInterval = 240,
+                          during: ((Process) throws -> Void)? = nil) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw TestFailure("no tributary executable at \(binary): run `swift build` first")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("launch-out-\(UUID().uuidString)")
+        let err = FileManager.default.temporaryDirectory.appendingPathComponent("launch-err-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: out)
+            try? FileManager.default.removeItem(at: err)
+        }
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        defer {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+        }
+        try during?(process)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning {
+            throw TestFailure("tributary \(arguments.joined(separator: " ")) still running after \(timeout) s")
+        }
+        return Run(status: process.terminationStatus, reason: process.terminationReason,
+                   stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                   stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+
+    /// Live child pids of `pid`, from the parent field of every /proc/<pid>/stat (a process's
+    /// children are spread over the threads that spawned them, so one task's list is not enough).
+    static func children(of pid: Int32) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { Int32($0) }.filter { candidate in
+            guard let stat = try? String(contentsOfFile: "/proc/\(candidate)/stat", encoding: .utf8),
+                  let fields = stat.split(separator: ")").last?.split(separator: " "), fields.count > 2 else {
+                return false
+            }
+            return fields[0] != "Z" && Int32(fields[1]) == pid
+        }.sorted()
+    }
+
+    static func alive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        // A zombie has exited; it only waits to be reaped by its parent.
+        let fields = stat.split(separator: ")").last?.split(separator: " ")
+        return fields?.first != "Z"
+    }
+
+    static func waitFor(_ seconds: TimeInterval, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
+    }
+
+    @Test func eightWorkersOverTCPAreBitExact() throws {
+        let run = try Self.tributary([
+            "launch", "--config", "Configs/default.yaml", "--transport", "tcp", "--chunk", "4096",
+            "--counts", "0,1,7,1023,1024,1025,300000", "--collectives", "allreduce,reduce,broadcast,barrier",
+            "--specials",
+        ])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.stdout.contains("8 workers"))
+        #expect(run.stdout.contains("28 operations, 28 validated against the host replay, 0 wrong"), "\(run.stdout)")
+        #expect(run.stdout.contains("tributary launch: OK"))
+        #expect(!run.stdout.contains("NO "))
+    }
+
+    @Test func mismatchedCollectiveFailsNamingTheRank() throws {
+        let run = try Self.tributary([
+            "launch", "--config", "Configs/default.yaml", "--counts", "1000", "--mismatch-rank", "5",
+            "--mismatch-kind", "dtype",
+        ])
+        #expect(run.status != 0)
+        #expect(run.output.contains("collectiveMismatch"), "\(run.output)")
+        #expect(run.output.contains("rank 5 called allreduce f64"), "\(run.output)")
+        #expect(run.output.contains("tributary launch: FAILED"))
+    }
+
+    @Test func killedWorkerStopsTheClusterWithNoOrphans() throws {
+        var childPids: [Int32] = []
+        let run = try Self.tributary([
+            "launch", "--config", "Configs/default.yaml", "--counts", "1000000", "--iters", "500", "--no-check",
+            "--op-timeout", "20",
+        ], timeout: 60) { launcher in
+            // Wait for coordinator + 3 aggregators + 8 workers.
+            #expect(Self.waitFor(60) { Self.children(of: launcher.processIdentifier).count == 12 })
+            usleep(500_000)
+            childPids = Self.children(of: launcher.processIdentifier)
+            let victim = childPids.last!
+            kill(victim, SIGKILL)
+        }
+        #expect(run.status != 0)
+        #expect(run.output.contains("killed by signal 9") || run.output.contains("lost"), "\(run.output)")
+        #expect(childPids.count == 12)
+        for pid in childPids { #expect(!Self.alive(pid), "child \(pid) outlived the launcher") }
+    }
+
+    @Test func killedLauncherTakesItsChildrenWithIt() throws {
+        var childPids: [Int32] = []
+        let run = try Self.tributary([
+            "launch", "--config", "Configs/default.yaml", "--counts", "1000000", "--iters", "500", "--no-check",
+        ], timeout: 30) { launcher in
+            #expect(Self.waitFor(60) { Self.children(of: launcher.processIdentifier).count == 12 })
+            childPids = Self.children(of: launcher.processIdentifier)
+            kill(launcher.processIdentifier, SIGKILL)
+        }
+        #expect(run.reason == .uncaughtSignal)
+        #expect(childPids.count == 12)
+        // Orphans are reparented; they must notice their stdin closed and exit on their own.
+        #expect(Self.waitFor(15) { childPids.allSatisfy { !Self.alive($0) } },
+                "children still alive: \(childPids.filter { Self.alive($0) })")
+    }
+
+    @Test func interruptStopsEveryProcess() throws {
+        var childPids: [Int32] = []
+        let run = try Self.tributary([
+            "launch", "--config", "Configs/default.yaml", "--counts", "1000000", "--iters", "500", "--no-check",
+        ], timeout: 30) { launcher in
+            #expect(Self.waitFor(60) { Self.children(of: launcher.processIdentifier).count == 12 })
+            childPids = Self.children(of: launcher.processIdentifier)
+            kill(launcher.processIdentifier, SIGINT)
+        }
+        #expect(run.status != 0)
+        #expect(run.output.contains("interrupted by signal"), "\(run.output)")
+        for pid in childPids { #expect(!Self.alive(pid), "child \(pid) outlived the launcher") }
+    }
+
+    @Test func badConfigIsNamedWithFileAndLine() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trib-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("bad.yaml")
+        try "name: bad\ndefaults:\n  link:\n    rate: 10Gbitz\nhosts: [h0]\n".write(to: file, atomically: true,
+                                                                                  encoding: .utf8)
+        let run = try Self.tributary(["launch", "--config", file.path])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("bad.yaml:4"), "\(run.stderr)")
+    }
+
+    @Test func topoPrintsTreeAndDot() throws {
+        let text = try Self.tributary(["topo", "Configs/default.yaml"])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("spine0"))
+        #expect(text.stdout.contains("leaf1"))
+        let dot = try Self.tributary(["topo", "Configs/fat-tree.yaml", "--dot"])
+        #expect(dot.status == 0)
+        #expect(dot.stdout.hasPrefix("digraph") || dot.stdout.hasPrefix("graph"), "\(dot.stdout.prefix(100))")
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
