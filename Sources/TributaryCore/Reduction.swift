@@ -111,6 +111,15 @@ extension Reduction {
     ) {
         let step = MemoryLayout<V>.size
         var offset = 0
+        while byteCount &- offset >= 2 &* step {
+            let a0 = acc.loadUnaligned(fromByteOffset: offset, as: V.self)
+            let s0 = src.loadUnaligned(fromByteOffset: offset, as: V.self)
+            let a1 = acc.loadUnaligned(fromByteOffset: offset &+ step, as: V.self)
+            let s1 = src.loadUnaligned(fromByteOffset: offset &+ step, as: V.self)
+            acc.storeBytes(of: kernel(a0, s0), toByteOffset: offset, as: V.self)
+            acc.storeBytes(of: kernel(a1, s1), toByteOffset: offset &+ step, as: V.self)
+            offset &+= 2 &* step
+        }
         while byteCount &- offset >= step {
             let a = acc.loadUnaligned(fromByteOffset: offset, as: V.self)
             let s = src.loadUnaligned(fromByteOffset: offset, as: V.self)
