@@ -11,10 +11,19 @@ public protocol FrameConnection: AnyObject, Sendable {
     /// Queues `frame` behind earlier ones and returns at once. A frame sent on a dead connection is
     /// dropped; the failure surfaces on `inbound`. Flow control is the protocol's (credits), not this.
     func send(_ frame: Frame)
+    /// Sends a chunk whose payload is in the caller's memory, copying it once into the transport's
+    /// own buffer (no intermediate array). The memory may be reused when this returns.
+    func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer)
     /// Sends the frame and waits until the transport has handed it to the peer or the OS.
     func sendAndWait(_ frame: Frame) async throws
     /// Closes both directions; `inbound` finishes.
     func close()
+}
+
+extension FrameConnection {
+    public func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer) {
+        send(.chunk(header, payload: Array(payload)))
+    }
 }
 
 /// Accepts connections on an endpoint.

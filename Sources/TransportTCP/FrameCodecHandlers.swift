@@ -2,124 +2,121 @@ import NIOCore
 import Transport
 import TributaryCore
 
-/// Turns the byte stream into validated frames with the core codec. Errors are `WireError`s;
-/// the pipeline's `FrameStreamHandler` reports them to the peer and closes only this connection.
-struct FrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = Frame
-    let maxBody: Int
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        let maxBody = self.maxBody
-        let decoded: (Frame, Int)? = try buffer.withUnsafeReadableBytes { raw -> (Frame, Int)? in
-            guard let pre = try WireFormat.parsePreamble(raw, maxBody: maxBody) else { return nil }
-            let total = WireFormat.preambleSize + pre.bodyLength
-            guard raw.count >= total else { return nil }
-            let body = UnsafeRawBufferPointer(rebasing: raw[WireFormat.preambleSize..<total])
-            return (try WireFormat.decodeBody(kind: pre.kind, body: body), total)
-        }
-        guard let (frame, total) = decoded else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: total)
-        context.fireChannelRead(wrapInboundOut(frame))
-        return .continue
-    }
-
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
-        -> DecodingState {
-        while try decode(context: context, buffer: &buffer) == .continue {}
-        if buffer.readableBytes > 0 {
-            // The peer closed mid-frame: say so rather than dropping the bytes silently.
-            let have = buffer.readableBytes
-            let need: Int = buffer.withUnsafeReadableBytes { raw in
-                (try? WireFormat.parsePreamble(raw, maxBody: maxBody)).flatMap { $0 }.map {
-                    WireFormat.preambleSize + $0.bodyLength
-                } ?? WireFormat.preambleSize
-            }
-            buffer.moveReaderIndex(forwardBy: have)
-            throw WireError.short(need: need, have: have)
-        }
-        return .needMoreData
-    }
+/// What the connection writes: a frame to encode, or bytes already encoded by the sender's thread
+/// (the zero-extra-copy path of `sendChunk`).
+enum OutboundFrame {
+    case frame(Frame)
+    case encoded(ByteBuffer)
 }
 
-/// Writes frames with the core codec: preamble and header first, then the payload, with no
-/// intermediate array.
-struct FrameEncoder: MessageToByteEncoder {
-    typealias OutboundIn = Frame
+/// Encodes frames with the core codec: preamble and header, then the payload, in one buffer.
+final class FrameWriteHandler: ChannelOutboundHandler {
+    typealias OutboundIn = OutboundFrame
+    typealias OutboundOut = ByteBuffer
 
-    func encode(data: Frame, out: inout ByteBuffer) throws {
-        switch data {
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .encoded(let buffer):
+            context.write(wrapOutboundOut(buffer), promise: promise)
+        case .frame(let frame):
+            context.write(wrapOutboundOut(Self.encode(frame, allocator: context.channel.allocator)), promise: promise)
+        }
+    }
+
+    static func encode(_ frame: Frame, allocator: ByteBufferAllocator) -> ByteBuffer {
+        switch frame {
         case .control(let message):
             let body = WireFormat.encodeControl(message)
             var prefix: [UInt8] = []
             WireFormat.appendPreamble(kind: .control, bodyLength: body.count, into: &prefix)
-            out.reserveCapacity(minimumWritableBytes: prefix.count + body.count)
+            var out = allocator.buffer(capacity: prefix.count + body.count)
             out.writeBytes(prefix)
             out.writeBytes(body)
+            return out
         case .chunk(let header, let payload):
-            let prefixSize = WireFormat.preambleSize + ChunkHeader.encodedSize
-            out.reserveCapacity(minimumWritableBytes: prefixSize + payload.count)
-            out.writeWithUnsafeMutableBytes(minimumWritableBytes: prefixSize) { p in
-                WireFormat.writeChunkPrefix(header, to: UnsafeMutableRawBufferPointer(rebasing: p[0..<prefixSize]))
-                return prefixSize
-            }
-            out.writeBytes(payload)
+            return payload.withUnsafeBytes { encodeChunk(header, payload: $0, allocator: allocator) }
         }
+    }
+
+    /// One copy of the payload, straight from the caller's memory into the socket buffer.
+    static func encodeChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer, allocator: ByteBufferAllocator)
+        -> ByteBuffer {
+        let prefixSize = WireFormat.preambleSize + ChunkHeader.encodedSize
+        var out = allocator.buffer(capacity: prefixSize + payload.count)
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: prefixSize) { p in
+            WireFormat.writeChunkPrefix(header, to: UnsafeMutableRawBufferPointer(rebasing: p[0..<prefixSize]))
+            return prefixSize
+        }
+        out.writeBytes(payload)
+        return out
     }
 }
 
-/// Hands decoded frames to the connection's `inbound` stream and turns channel events into its end.
-final class FrameStreamHandler: ChannelInboundHandler {
-    typealias InboundIn = Frame
-    typealias OutboundOut = Frame
+/// Parses the byte stream with `FrameParser` (each payload byte copied once, into its frame) and
+/// hands frames to the connection's `inbound` stream. Bytes that do not decode end this
+/// connection only, after telling the peer why.
+final class FrameReadHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = OutboundFrame
 
     private let continuation: AsyncThrowingStream<Frame, Error>.Continuation
     private let peer: String
     private let localName: String
+    private var parser: FrameParser
+    private var failed = false
 
-    init(continuation: AsyncThrowingStream<Frame, Error>.Continuation, peer: String, localName: String) {
+    init(continuation: AsyncThrowingStream<Frame, Error>.Continuation, peer: String, localName: String, maxBody: Int) {
         self.continuation = continuation
         self.peer = peer
         self.localName = localName
+        self.parser = FrameParser(maxBody: maxBody)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        continuation.yield(unwrapInboundIn(data))
+        guard !failed else { return }
+        let buffer = unwrapInboundIn(data)
+        let continuation = self.continuation
+        do {
+            try buffer.withUnsafeReadableBytes { raw in
+                try parser.feed(raw) { continuation.yield($0) }
+            }
+        } catch let error as WireError {
+            reject(context: context, error)
+        } catch {
+            reject(context: context, .malformedControl("\(error)"))
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        continuation.finish()
+        if !failed {
+            if parser.isAtFrameBoundary {
+                continuation.finish()
+            } else {
+                // The peer closed mid-frame: say so rather than dropping the bytes silently.
+                continuation.finish(throwing: TransportError.malformedFrame(
+                    peer: peer, .short(need: parser.partialFrameSize, have: parser.pendingBytes)))
+            }
+        }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        let wire: WireError?
-        if let e = error as? WireError {
-            wire = e
-        } else if let e = error as? ByteToMessageDecoderError, case .leftoverDataWhenDone = e {
-            wire = .short(need: WireFormat.preambleSize, have: 0)
-        } else {
-            wire = nil
-        }
-        if let wire {
-            // Tell the peer why it is being dropped, then drop only this connection.
-            let report = ErrorReport(kind: wire.isVersionMismatch ? .versionMismatch : .malformedFrame,
-                                     reporter: localName, message: "rejected frame from \(peer): \(wire)")
-            // Finish first: the write may complete (and the close run) synchronously.
-            continuation.finish(throwing: TransportError.malformedFrame(peer: peer, wire))
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.control(.error(report)))).whenComplete { _ in
-                bound.value.close(promise: nil)
-            }
-        } else {
-            continuation.finish(throwing: TransportError.connectionLost(peer: peer, reason: "\(error)"))
-            context.close(promise: nil)
-        }
+        guard !failed else { return }
+        failed = true
+        continuation.finish(throwing: TransportError.connectionLost(peer: peer, reason: "\(error)"))
+        context.close(promise: nil)
     }
-}
 
-extension WireError {
-    var isVersionMismatch: Bool {
-        if case .unsupportedVersion = self { return true }
-        return false
+    private func reject(context: ChannelHandlerContext, _ wire: WireError) {
+        failed = true
+        let kind: ErrorReport.Kind
+        if case .unsupportedVersion = wire { kind = .versionMismatch } else { kind = .malformedFrame }
+        let report = ErrorReport(kind: kind, reporter: localName, message: "rejected frame from \(peer): \(wire)")
+        // Finish first: the write may complete (and the close run) synchronously.
+        continuation.finish(throwing: TransportError.malformedFrame(peer: peer, wire))
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.frame(.control(.error(report))))).whenComplete { _ in
+            bound.value.close(promise: nil)
+        }
     }
 }

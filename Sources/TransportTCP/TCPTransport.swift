@@ -118,19 +118,24 @@ final class TCPConnection: FrameConnection, @unchecked Sendable {
         let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown peer"
         let (stream, continuation) = AsyncThrowingStream<Frame, Error>.makeStream()
         let ops = channel.pipeline.syncOperations
-        try ops.addHandler(ByteToMessageHandler(FrameDecoder(maxBody: maxBody)))
-        try ops.addHandler(MessageToByteHandler(FrameEncoder()))
-        try ops.addHandler(FrameStreamHandler(continuation: continuation, peer: peer, localName: localName))
+        try ops.addHandler(FrameWriteHandler())
+        try ops.addHandler(FrameReadHandler(continuation: continuation, peer: peer, localName: localName,
+                                            maxBody: maxBody))
         return TCPConnection(channel: channel, peer: peer, inbound: stream)
     }
 
     func send(_ frame: Frame) {
-        channel.writeAndFlush(frame, promise: nil)
+        channel.writeAndFlush(OutboundFrame.frame(frame), promise: nil)
+    }
+
+    func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer) {
+        let buffer = FrameWriteHandler.encodeChunk(header, payload: payload, allocator: channel.allocator)
+        channel.writeAndFlush(OutboundFrame.encoded(buffer), promise: nil)
     }
 
     func sendAndWait(_ frame: Frame) async throws {
         do {
-            try await channel.writeAndFlush(frame).get()
+            try await channel.writeAndFlush(OutboundFrame.frame(frame)).get()
         } catch {
             throw TransportError.connectionLost(peer: peer, reason: "\(error)")
         }

@@ -145,6 +145,13 @@ public enum WireFormat {
 
     /// Decodes and validates a chunk header at the start of a chunk body of `body.count` bytes.
     public static func decodeChunkHeader(_ body: UnsafeRawBufferPointer) throws(WireError) -> ChunkHeader {
+        try decodeChunkHeader(body, bodyLength: body.count)
+    }
+
+    /// Decodes and validates a chunk header given only its first 56 bytes and the body length the
+    /// preamble announced, so a streaming reader can check everything before the payload arrives.
+    public static func decodeChunkHeader(_ body: UnsafeRawBufferPointer, bodyLength: Int) throws(WireError)
+        -> ChunkHeader {
         guard body.count >= ChunkHeader.encodedSize else {
             throw .short(need: ChunkHeader.encodedSize, have: body.count)
         }
@@ -161,7 +168,7 @@ public enum WireFormat {
             chunkCount: readLE(UInt32.self, body, 36), elementCount: readLE(UInt32.self, body, 40),
             collective: collective, dtype: dtype, op: op, flags: flags, root: readLE(UInt32.self, body, 48),
             payloadLength: readLE(UInt32.self, body, 52))
-        let payload = body.count - ChunkHeader.encodedSize
+        let payload = bodyLength - ChunkHeader.encodedSize
         guard Int(h.payloadLength) == payload else {
             throw .lengthMismatch("header says payload \(h.payloadLength) bytes, body carries \(payload)")
         }
@@ -228,51 +235,22 @@ public enum WireFormat {
 }
 
 /// Reassembles frames from a byte stream fed in arbitrary pieces (one byte at a time included).
-/// Used by tests and by transports that read raw bytes; after an error the stream is dead.
+/// Used by tests and tools; after an error the stream is dead.
 public struct FrameAccumulator: Sendable {
-    private var buffer: [UInt8] = []
-    private var start = 0
-    public let maxBody: Int
+    private var parser: FrameParser
 
-    public init(maxBody: Int = WireFormat.defaultMaxBody) { self.maxBody = maxBody }
+    public init(maxBody: Int = WireFormat.defaultMaxBody) { parser = FrameParser(maxBody: maxBody) }
 
     /// Appends bytes and returns every frame now complete.
     public mutating func feed(_ bytes: some Sequence<UInt8>) throws(WireError) -> [Frame] {
-        buffer.append(contentsOf: bytes)
+        let array = Array(bytes)
         var frames: [Frame] = []
-        while true {
-            let available = buffer.count - start
-            let start = self.start
-            let outcome: Result<(Frame, Int)?, WireError> = buffer.withUnsafeBytes { all in
-                do throws(WireError) {
-                    let view = UnsafeRawBufferPointer(rebasing: all[start...])
-                    guard let pre = try WireFormat.parsePreamble(view, maxBody: maxBody) else { return .success(nil) }
-                    let total = WireFormat.preambleSize + pre.bodyLength
-                    guard available >= total else { return .success(nil) }
-                    let body = UnsafeRawBufferPointer(rebasing: view[WireFormat.preambleSize..<total])
-                    return .success((try WireFormat.decodeBody(kind: pre.kind, body: body), total))
-                } catch {
-                    return .failure(error)
-                }
-            }
-            let result: Frame?
-            switch outcome {
-            case .failure(let e): throw e
-            case .success(nil): result = nil
-            case .success(let (frame, total)?):
-                self.start += total
-                result = frame
-            }
-            guard let frame = result else { break }
-            frames.append(frame)
-        }
-        if start > 0 && start * 2 >= buffer.count {
-            buffer.removeFirst(start)
-            start = 0
-        }
+        var parser = self.parser
+        defer { self.parser = parser }
+        _ = try withBytes(array) { (raw) throws(WireError) in try parser.feed(raw) { frames.append($0) } }
         return frames
     }
 
     /// Bytes received but not yet part of a complete frame.
-    public var pendingBytes: Int { buffer.count - start }
+    public var pendingBytes: Int { parser.pendingBytes }
 }

@@ -259,12 +259,12 @@ public final class Communicator {
             template.elementOffset = UInt64(offset)
             template.elementCount = UInt32(elements)
             if contributes {
-                let payload = elements == 0 ? [] :
-                    Array(UnsafeRawBufferPointer(start: send! + offset * size, count: elements * size))
+                let bytes = elements * size
                 template.flags = []
-                template.payloadLength = UInt32(payload.count)
-                bytesSent += payload.count
-                data.send(.chunk(template, payload: payload))
+                template.payloadLength = UInt32(bytes)
+                bytesSent += bytes
+                data.sendChunk(template, payload: UnsafeRawBufferPointer(start: bytes == 0 ? nil : send! + offset * size,
+                                                                         count: bytes))
             } else {
                 template.flags = [.empty]
                 template.payloadLength = 0
