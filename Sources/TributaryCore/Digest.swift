@@ -46,7 +46,9 @@ public enum Digest {
         }
         if offset < count {
             var last: UInt64 = 0
-            withUnsafeMutableBytes(of: &last) { $0.baseAddress!.copyMemory(from: base + offset, byteCount: count &- offset) }
+            withUnsafeMutableBytes(of: &last) {
+                $0.baseAddress!.copyMemory(from: base + offset, byteCount: count &- offset)
+            }
             state = fold(state, UInt64(littleEndian: last))
         }
         return avalanche(state)

@@ -27,10 +27,10 @@ public struct InputGenerator: Sendable, Hashable, Codable {
         precondition(offset >= 0 && count >= 0, "negative offset or count")
         let key = streamKey(rank: rank)
         switch dtype {
-        case .f32: write(into, key, offset, count, UInt32.self) { f32Bits($0) }
-        case .f64: write(into, key, offset, count, UInt64.self) { f64Bits($0) }
-        case .f16: write(into, key, offset, count, UInt16.self) { f16Bits($0) }
-        case .bf16: write(into, key, offset, count, UInt16.self) { bf16Bits($0) }
+        case .f32: floats(into, key, offset, count, UInt32.self, Self.f32Format)
+        case .f64: floats(into, key, offset, count, UInt64.self, Self.f64Format)
+        case .f16: floats(into, key, offset, count, UInt16.self, Self.f16Format)
+        case .bf16: floats(into, key, offset, count, UInt16.self, Self.bf16Format)
         case .i32, .u32: write(into, key, offset, count, UInt32.self) { UInt32(truncatingIfNeeded: $0) }
         case .i64, .u64: write(into, key, offset, count, UInt64.self) { $0 }
         case .i8, .u8: write(into, key, offset, count, UInt8.self) { UInt8(truncatingIfNeeded: $0 >> 56) }
@@ -82,22 +82,41 @@ public struct InputGenerator: Sendable, Hashable, Codable {
         }
     }
 
+    /// The format is passed in (not read from the static inside the loop) so the loop sees plain constants.
+    @inline(__always)
+    private func floats<T: FixedWidthInteger>(
+        _ into: UnsafeMutableRawPointer, _ key: UInt64, _ offset: Int, _ count: Int, _: T.Type, _ format: Format
+    ) {
+        let specials = specials
+        write(into, key, offset, count, T.self) { T(truncatingIfNeeded: format.bits($0, specials: specials)) }
+    }
+
     // MARK: Values
 
-    /// The fields of one IEEE binary format, enough to build any class of value from hash bits.
+    /// The fields of one IEEE binary format, enough to build any class of value from hash bits. Everything is
+    /// precomputed so the per-element work is a few shifts and masks.
     private struct Format {
-        var exponentBits: UInt64
-        var fractionBits: UInt64
-        /// Range of unbiased exponents for ordinary values.
-        var exponents: ClosedRange<Int>
+        let fractionBits: UInt64
+        let signShift: UInt64
+        let fractionMask: UInt64
+        let maxExponentField: UInt64
+        /// Lowest biased exponent of ordinary values, and how many exponents they span.
+        let firstExponent: UInt64
+        let exponentSpan: UInt64
 
-        var bias: Int { (1 << (Int(exponentBits) - 1)) - 1 }
-        var signShift: UInt64 { exponentBits + fractionBits }
-        var fractionMask: UInt64 { (1 << fractionBits) - 1 }
-        var maxExponentField: UInt64 { (1 << exponentBits) - 1 }
+        init(exponentBits: UInt64, fractionBits: UInt64, exponents: ClosedRange<Int>) {
+            let bias = (1 << (Int(exponentBits) - 1)) - 1
+            self.fractionBits = fractionBits
+            signShift = exponentBits + fractionBits
+            fractionMask = (1 << fractionBits) - 1
+            maxExponentField = (1 << exponentBits) - 1
+            firstExponent = UInt64(exponents.lowerBound + bias)
+            exponentSpan = UInt64(exponents.count)
+        }
 
         /// Bit pattern for the hash `h`: an ordinary value, or (if `specials` and the top 6 bits are zero,
         /// 1 in 64) a special one.
+        @inline(__always)
         func bits(_ h: UInt64, specials: Bool) -> UInt64 {
             let sign = ((h >> 40) & 1) << signShift
             // A second, independent word for the fraction: wide formats need up to 52 random bits.
@@ -114,9 +133,9 @@ public struct InputGenerator: Sendable, Hashable, Codable {
                 default: return sign | ((maxExponentField - 1) << fractionBits) | fractionMask  // ±largest finite
                 }
             }
-            let span = UInt64(exponents.count)
-            let exponent = exponents.lowerBound + Int((h & 0xFF_FFFF) % span) + bias
-            return sign | (UInt64(exponent) << fractionBits) | fraction
+            // Uniform over the range by multiply-shift (no division) on 24 bits of the hash.
+            let exponent = firstExponent &+ (((h & 0xFF_FFFF) &* exponentSpan) >> 24)
+            return sign | (exponent << fractionBits) | fraction
         }
     }
 
@@ -124,15 +143,4 @@ public struct InputGenerator: Sendable, Hashable, Codable {
     private static let f64Format = Format(exponentBits: 11, fractionBits: 52, exponents: -20...20)
     private static let f16Format = Format(exponentBits: 5, fractionBits: 10, exponents: -8...8)
     private static let bf16Format = Format(exponentBits: 8, fractionBits: 7, exponents: -20...20)
-
-    @inline(__always) private func f32Bits(_ h: UInt64) -> UInt32 {
-        UInt32(truncatingIfNeeded: Self.f32Format.bits(h, specials: specials))
-    }
-    @inline(__always) private func f64Bits(_ h: UInt64) -> UInt64 { Self.f64Format.bits(h, specials: specials) }
-    @inline(__always) private func f16Bits(_ h: UInt64) -> UInt16 {
-        UInt16(truncatingIfNeeded: Self.f16Format.bits(h, specials: specials))
-    }
-    @inline(__always) private func bf16Bits(_ h: UInt64) -> UInt16 {
-        UInt16(truncatingIfNeeded: Self.bf16Format.bits(h, specials: specials))
-    }
 }

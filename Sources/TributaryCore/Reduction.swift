@@ -88,7 +88,8 @@ public enum Reduction {
 
     /// `f` rounded to binary16 (nearest, ties to even); NaN keeps its sign and top payload bits and is quieted.
     static func halfFromFloat(_ f: Float) -> UInt16 {
-        if f.isNaN { return UInt16(truncatingIfNeeded: (f.bitPattern >> 16) & 0x8000 | (f.bitPattern >> 13) & 0x3FF) | 0x7E00 }
+        let bits = f.bitPattern
+        if f.isNaN { return UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000 | (bits >> 13) & 0x3FF) | 0x7E00 }
         return UInt16(truncatingIfNeeded: F16Lanes.narrow(F32V(repeating: f), high: false)[0])
     }
 }
@@ -111,15 +112,6 @@ extension Reduction {
     ) {
         let step = MemoryLayout<V>.size
         var offset = 0
-        while byteCount &- offset >= 2 &* step {
-            let a0 = acc.loadUnaligned(fromByteOffset: offset, as: V.self)
-            let s0 = src.loadUnaligned(fromByteOffset: offset, as: V.self)
-            let a1 = acc.loadUnaligned(fromByteOffset: offset &+ step, as: V.self)
-            let s1 = src.loadUnaligned(fromByteOffset: offset &+ step, as: V.self)
-            acc.storeBytes(of: kernel(a0, s0), toByteOffset: offset, as: V.self)
-            acc.storeBytes(of: kernel(a1, s1), toByteOffset: offset &+ step, as: V.self)
-            offset &+= 2 &* step
-        }
         while byteCount &- offset >= step {
             let a = acc.loadUnaligned(fromByteOffset: offset, as: V.self)
             let s = src.loadUnaligned(fromByteOffset: offset, as: V.self)
@@ -308,7 +300,9 @@ extension Reduction {
     }
 
     /// binary64 version of `arithmetic`/`minMax` (kept separate: 64-bit lanes, no widening).
-    private static func combineF64(_ op: ReduceOp, _ acc: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, count: Int) {
+    private static func combineF64(
+        _ op: ReduceOp, _ acc: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, count: Int
+    ) {
         let quiet: UInt64 = 0x0008_0000_0000_0000
         let canonicalNaN: UInt64 = 0x7FF8_0000_0000_0000
         @inline(__always)

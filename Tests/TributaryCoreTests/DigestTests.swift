@@ -39,7 +39,9 @@ import TributaryCore
         let zeros = (0...200).map { Self.digest([UInt8](repeating: 0, count: $0)) }
         #expect(Set(zeros).count == zeros.count)
         let data = Self.sample(300)
-        let prefixes = (0...300).map { n in data.withUnsafeBytes { Digest.of(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) } }
+        let prefixes = (0...300).map { n in
+            data.withUnsafeBytes { Digest.of(UnsafeRawBufferPointer(rebasing: $0.prefix(n))) }
+        }
         #expect(Set(prefixes).count == prefixes.count)
     }
 
