@@ -27,6 +27,7 @@ struct AggregatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         ParentWatch.startIfRequested()
+        ProcessTuning.apply()
         let logger = common.makeLogger("tributary.aggregator.\(switchName)")
         let (data, why) = try common.transport.resolve(localName: "aggregator \(switchName)", logger: logger)
         logger.info("data transport: \(why)")

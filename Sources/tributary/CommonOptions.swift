@@ -115,3 +115,19 @@ extension Collective: ExpressibleByArgument {
 func writeStderr(_ s: String) {
     FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
 }
+
+/// Allocator settings for the data path. Chunk buffers are a few hundred KiB: above glibc's
+/// default mmap threshold, each would be a fresh mmap, page-faulted in and unmapped again
+/// (10 % of an aggregator's time in profiles). Keeping them on the heap lets freed chunks be reused.
+enum ProcessTuning {
+    static func apply() {
+        // mallopt lives in <malloc.h>, which Glibc's module map leaves out; parameters from it.
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+        let trimThreshold: Int32 = -1, topPad: Int32 = -2, mmapThreshold: Int32 = -3
+        _ = mallopt(mmapThreshold, 64 << 20)
+        _ = mallopt(trimThreshold, 128 << 20)
+        _ = mallopt(topPad, 16 << 20)
+    }
+}

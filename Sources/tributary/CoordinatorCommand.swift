@@ -44,6 +44,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         ParentWatch.startIfRequested()
+        ProcessTuning.apply()
         let logger = common.makeLogger("tributary.coordinator")
         let topology: Topology
         do {

@@ -118,6 +118,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         ParentWatch.startIfRequested()
+        ProcessTuning.apply()
         let logger = common.makeLogger("tributary.worker.\(rank)")
         let (data, why) = try common.transport.resolve(localName: "rank \(rank)", logger: logger)
         logger.info("data transport: \(why)")
