@@ -17,9 +17,14 @@ public struct CoordinatorConfiguration: Sendable {
     public var assemblyTimeout: Duration
     /// Where to write the JSON `JobSummary` when a job ends.
     public var summaryPath: String?
+    /// How long a job waits for the aggregators its tree needs before it falls back to the host
+    /// ring (nil: wait until the assembly timeout, then fail).
+    public var aggregatorWait: Duration?
 
     public init(listen: Endpoint, topology: Topology, chunkBytes: Int = 256 << 10, window: Int = 16,
-                exitWhenDone: Bool = false, assemblyTimeout: Duration = .seconds(60), summaryPath: String? = nil) {
+                exitWhenDone: Bool = false, assemblyTimeout: Duration = .seconds(60), summaryPath: String? = nil,
+                aggregatorWait: Duration? = nil) {
+        self.aggregatorWait = aggregatorWait
         self.listen = listen
         self.topology = topology
         self.chunkBytes = chunkBytes
@@ -268,7 +273,7 @@ public actor Coordinator {
                    + "has only \(hostCount) hosts")
             return
         }
-        job.workers[r.rank] = Job.WorkerEntry(peer: peer, host: host, pid: r.pid)
+        job.workers[r.rank] = Job.WorkerEntry(peer: peer, host: host, pid: r.pid, ringEndpoint: r.ringEndpoint)
         peers[peer]?.name = "rank \(r.rank)"
         if job.workers.count == job.worldSize {
             job.phase = .waitingForAggregators
@@ -288,14 +293,19 @@ public actor Coordinator {
             do {
                 job.tree = try treeBuilder.build(hosts: hosts)
             } catch {
-                fail(job.name, ErrorReport(kind: .configuration, job: job.id, reporter: "coordinator",
-                                           message: "no aggregation tree for job \(job.name): \(error)"))
+                // No tree: the job still runs, on the host ring, and every operation says why.
+                fallBack(job, reason: "no aggregation tree for these hosts (\(error))")
                 return
             }
         }
         let tree = job.tree!
         let missing = tree.aggregatorsTopDown.filter { aggregators[$0] == nil }
-        guard missing.isEmpty else { return }
+        guard missing.isEmpty else {
+            if let wait = configuration.aggregatorWait, ContinuousClock.now > job.created + wait {
+                fallBack(job, reason: "aggregators \(missing.joined(separator: ", ")) not registered after \(wait)")
+            }
+            return
+        }
         // Streaming parameters: chunks fit the smallest slot, windows the smallest pool.
         var slots = Int.max
         var slotBytes = Int.max
@@ -351,7 +361,30 @@ public actor Coordinator {
             send(worker.peer, .assignWorker(WorkerAssignment(
                 job: job.id, jobName: job.name, jobKey: job.key, rank: rank, worldSize: job.worldSize, leaf: leaf,
                 leafEndpoint: aggregators[leaf]!.dataEndpoint, childIndex: tree.childIndex(ofRank: rank)!,
-                streaming: job.streaming!, path: job.path)))
+                streaming: job.streaming!, path: job.path,
+                ringNext: job.workers[(rank + 1) % job.worldSize]?.ringEndpoint)))
+        }
+    }
+
+    /// Runs the job on the host ring among its workers, with the reason on every operation.
+    private func fallBack(_ job: Job, reason: String) {
+        logger.warning("job \(job.name) falls back to the host ring: \(reason)")
+        job.fallbackReason = reason
+        job.path = "host fallback: \(reason)"
+        // The replay needs rank order only; a one-node "tree" carries the host list.
+        let hosts = (0..<job.worldSize).map { job.workers[$0]!.host }
+        job.tree = AggregationTree(root: "host-ring", nodes: [
+            "host-ring": .init(name: "host-ring", parent: nil, children: (0..<job.worldSize).map { .worker(rank: $0) },
+                               level: 0),
+        ], hosts: hosts)
+        job.streaming = StreamingParameters(chunkBytes: max(8, configuration.chunkBytes / 8 * 8), window: 1)
+        job.phase = .connecting
+        for (rank, worker) in job.workers {
+            send(worker.peer, .assignWorker(WorkerAssignment(
+                job: job.id, jobName: job.name, jobKey: job.key, rank: rank, worldSize: job.worldSize, leaf: "none",
+                leafEndpoint: Endpoint(host: "0.0.0.0", port: 0), childIndex: 0, streaming: job.streaming!,
+                path: job.path, ringNext: job.workers[(rank + 1) % job.worldSize]?.ringEndpoint,
+                fallbackReason: reason)))
         }
     }
 
@@ -367,6 +400,7 @@ public actor Coordinator {
 
     private func tick() {
         let now = ContinuousClock.now
+        for job in jobs.values where job.phase == .waitingForAggregators && !job.isOver { tryAssign(job) }
         for job in jobs.values where !job.isOver && job.phase != .running && now > job.deadline {
             let message: String
             switch job.phase {
@@ -405,6 +439,7 @@ public actor Coordinator {
         // Every rank must have called the same collective; aggregators catch most of this first.
         for r in reports.values {
             let same = r.collective == first.collective && r.dtype == first.dtype && r.count == first.count
+                && r.algorithm == first.algorithm
                 && (r.op == first.op || first.collective == .broadcast || first.collective == .barrier)
                 && r.root == first.root
             if !same {
@@ -425,7 +460,7 @@ public actor Coordinator {
         let dtype = first.dtype
         let replay = HostReplay(
             tree: tree, collective: first.collective, dtype: dtype, op: first.op, count: first.count, root: first.root,
-            chunkElements: streaming.chunkElements(dtype)) { rank, offset, count, into in
+            chunkElements: streaming.chunkElements(dtype), algorithm: first.algorithm) { rank, offset, count, into in
                 switch inputs[rank] {
                 case .generated(let g):
                     g.fill(dtype, rank: rank, offset: offset, count: count, into: into)

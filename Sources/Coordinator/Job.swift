@@ -10,6 +10,7 @@ final class Job {
         let peer: Int
         let host: String
         let pid: Int32
+        let ringEndpoint: Endpoint?
     }
 
     let id: UInt32
@@ -17,12 +18,15 @@ final class Job {
     let worldSize: Int
     let key: String
     let deadline: ContinuousClock.Instant
+    let created = ContinuousClock.now
     var phase: Phase = .registering
     var workers: [Int: WorkerEntry] = [:]
     var tree: AggregationTree?
     var streaming: StreamingParameters?
     var path = ""
     var pendingAcks: Set<String> = []
+    /// Set when no tree can serve the job: every operation then runs on the host ring.
+    var fallbackReason: String?
     var ready: Set<Int> = []
     var done: Set<Int> = []
     var operations: [UInt64: OpRecord] = [:]
@@ -53,7 +57,11 @@ final class Job {
                 opSeq: seq, collective: f.collective, dtype: f.dtype, op: f.op, count: f.count, root: f.root,
                 seconds: record.reports.values.map(\.seconds).max() ?? 0, path: f.path, transport: f.transport,
                 bitExact: validated ? wrong.isEmpty : nil, wrongRanks: wrong,
-                detail: record.verdicts.values.filter { !$0.bitExact }.sorted { $0.rank < $1.rank }.first?.detail ?? ""))
+                detail: record.verdicts.values.filter { !$0.bitExact }.sorted { $0.rank < $1.rank }.first?.detail ?? "",
+                algorithm: f.algorithm,
+                rankSeconds: (0..<worldSize).map { record.reports[$0]?.seconds ?? 0 },
+                bytesSentPerRank: record.reports.values.map(\.bytesSent).max() ?? 0,
+                bytesReceivedPerRank: record.reports.values.map(\.bytesReceived).max() ?? 0))
         }
         return JobSummary(job: id, jobName: name, worldSize: worldSize, tree: treeText, path: path, operations: ops,
                           failure: failure?.description)

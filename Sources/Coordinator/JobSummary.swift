@@ -20,6 +20,12 @@ public struct JobSummary: Sendable, Codable, Equatable {
         /// Ranks whose result differed.
         public var wrongRanks: [Int]
         public var detail: String
+        public var algorithm: Algorithm
+        /// Per-rank times (index = rank), for percentiles and skew.
+        public var rankSeconds: [Double]
+        /// Largest payload bytes any rank sent / received for this operation.
+        public var bytesSentPerRank: Int
+        public var bytesReceivedPerRank: Int
 
         public var bytes: Int { count * dtype.size }
     }
@@ -42,11 +48,11 @@ public struct JobSummary: Sendable, Codable, Equatable {
                      + pad("type", 6, right: true) + pad("redop", 6, right: true) + pad("time(us)", 12, right: true)
                      + pad("algbw(GB/s)", 12, right: true) + pad("busbw(GB/s)", 12, right: true)
                      + pad("runs", 5, right: true) + "  bit-exact  ran")
-        struct Key: Hashable { var c: Collective; var n: Int; var d: DType; var o: ReduceOp }
+        struct Key: Hashable { var c: Collective; var n: Int; var d: DType; var o: ReduceOp; var a: Algorithm }
         var order: [Key] = []
         var groups: [Key: [Operation]] = [:]
         for op in operations {
-            let k = Key(c: op.collective, n: op.count, d: op.dtype, o: op.op)
+            let k = Key(c: op.collective, n: op.count, d: op.dtype, o: op.op, a: op.algorithm)
             if groups[k] == nil { order.append(k) }
             groups[k, default: []].append(op)
         }
@@ -72,7 +78,7 @@ public struct JobSummary: Sendable, Codable, Equatable {
                          + pad(String(format: "%.3f", algbw), 12, right: true)
                          + pad(String(format: "%.3f", algbw * factor), 12, right: true)
                          + pad("\(ops.count)", 5, right: true) + "  " + pad(exact, 9) + "  "
-                         + "\(ops[0].transport) \(ops[0].path.hasPrefix("in-network") ? "in-network" : ops[0].path)")
+                         + "\(ops[0].transport) \(ops[0].algorithm == .inNetwork ? "in-network" : ops[0].path)")
         }
         for op in operations where op.bitExact == false {
             lines.append("MISMATCH op #\(op.opSeq): \(op.detail)")

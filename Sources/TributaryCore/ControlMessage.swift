@@ -89,12 +89,15 @@ public struct WorkerRegistration: Sendable, Codable, Equatable {
     /// Host the rank runs on; nil = the topology's host number `rank`.
     public var host: String?
     public var pid: Int32
-    public init(jobName: String, rank: Int, worldSize: Int, host: String?, pid: Int32) {
+    /// Where the previous rank of the host ring connects to this one.
+    public var ringEndpoint: Endpoint?
+    public init(jobName: String, rank: Int, worldSize: Int, host: String?, pid: Int32, ringEndpoint: Endpoint? = nil) {
         self.jobName = jobName
         self.rank = rank
         self.worldSize = worldSize
         self.host = host
         self.pid = pid
+        self.ringEndpoint = ringEndpoint
     }
 }
 
@@ -175,8 +178,15 @@ public struct WorkerAssignment: Sendable, Codable, Equatable {
     public var streaming: StreamingParameters
     /// How operations will run and why, e.g. `in-network: tree spine0 → leaf0, leaf1 (2 levels)`.
     public var path: String
+    /// The next rank's ring endpoint (host ring baseline and fallback); nil with one rank.
+    public var ringNext: Endpoint?
+    /// Why in-network reduction cannot serve this job (then every operation runs on the host ring).
+    public var fallbackReason: String?
     public init(job: UInt32, jobName: String, jobKey: String, rank: Int, worldSize: Int, leaf: String,
-                leafEndpoint: Endpoint, childIndex: Int, streaming: StreamingParameters, path: String) {
+                leafEndpoint: Endpoint, childIndex: Int, streaming: StreamingParameters, path: String,
+                ringNext: Endpoint? = nil, fallbackReason: String? = nil) {
+        self.ringNext = ringNext
+        self.fallbackReason = fallbackReason
         self.job = job
         self.jobName = jobName
         self.jobKey = jobKey
@@ -230,9 +240,16 @@ public struct OperationReport: Sendable, Codable, Equatable {
     /// `in-network …` or `host fallback: <reason>`.
     public var path: String
     public var transport: String
+    public var algorithm: Algorithm
+    /// Payload bytes this rank put on and took off its link for the operation.
+    public var bytesSent: Int
+    public var bytesReceived: Int
     public init(job: UInt32, rank: Int, opSeq: UInt64, collective: Collective, dtype: DType, op: ReduceOp, count: Int,
                 root: Int, input: InputSource, chunkDigests: [UInt64], seconds: Double, path: String,
-                transport: String) {
+                transport: String, algorithm: Algorithm = .inNetwork, bytesSent: Int = 0, bytesReceived: Int = 0) {
+        self.algorithm = algorithm
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
         self.job = job
         self.rank = rank
         self.opSeq = opSeq
@@ -359,4 +376,14 @@ public enum RankList {
         }
         return parts.joined(separator: ",")
     }
+}
+
+/// How a collective is carried out.
+public enum Algorithm: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    /// Through the aggregator tree: each host link carries the data once each way.
+    case inNetwork = "innetwork"
+    /// Host ring (reduce-scatter then all-gather among the workers): the baseline and the fallback.
+    case ring
+
+    public var description: String { rawValue }
 }

@@ -9,11 +9,13 @@ public struct HostReplay {
     public let count: Int
     public let root: Int
     public let chunkElements: Int
+    /// Tree order (in-network) or ring order (host ring); they give different float bits.
+    public let algorithm: Algorithm
     /// Fills `count` elements of `rank`'s input starting at element `offset`.
     public let input: (_ rank: Int, _ offset: Int, _ count: Int, _ into: UnsafeMutableRawPointer) -> Void
 
     public init(tree: AggregationTree, collective: Collective, dtype: DType, op: ReduceOp, count: Int, root: Int,
-                chunkElements: Int,
+                chunkElements: Int, algorithm: Algorithm = .inNetwork,
                 input: @escaping (_ rank: Int, _ offset: Int, _ count: Int, _ into: UnsafeMutableRawPointer) -> Void) {
         self.tree = tree
         self.collective = collective
@@ -22,6 +24,7 @@ public struct HostReplay {
         self.count = count
         self.root = root
         self.chunkElements = max(1, chunkElements)
+        self.algorithm = algorithm
         self.input = input
     }
 
@@ -44,6 +47,7 @@ public struct HostReplay {
         case .barrier:
             return []
         case .allreduce, .reduce:
+            if algorithm == .ring { return ringValue(range: r) }
             return value(of: .aggregator(name: tree.root), range: r)
         }
     }
@@ -51,6 +55,36 @@ public struct HostReplay {
     /// Digests of every chunk's expected result.
     public func expectedDigests() -> [UInt64] {
         (0..<chunkCount).map { k in expectedChunk(k).withUnsafeBytes { Digest.of($0) } }
+    }
+
+    /// Ring order: segment j starts at rank j and gathers `x_{j+k} ⊕ acc` around the ring
+    /// (see `RingSchedule`), so each element's fold order depends on its segment.
+    private func ringValue(range r: Range<Int>) -> [UInt8] {
+        let n = tree.worldSize
+        let schedule = RingSchedule(count: count, ranks: n)
+        var out = [UInt8](repeating: 0, count: r.count * dtype.size)
+        var lo = r.lowerBound
+        while lo < r.upperBound {
+            let j = schedule.segment(containing: lo)
+            let hi = min(r.upperBound, schedule.range(ofSegment: j).upperBound)
+            let piece = lo..<hi
+            var acc = generate(rank: j, range: piece)
+            for k in 1..<max(1, n) {
+                var next = generate(rank: (j + k) % n, range: piece)
+                next.withUnsafeMutableBytes { a in
+                    acc.withUnsafeBytes { b in
+                        Reduction.combine(op, dtype, into: a.baseAddress!, from: b.baseAddress!, count: piece.count)
+                    }
+                }
+                acc = next
+            }
+            let at = (lo - r.lowerBound) * dtype.size
+            out.withUnsafeMutableBytes { o in
+                acc.withUnsafeBytes { (o.baseAddress! + at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            lo = hi
+        }
+        return out
     }
 
     private func generate(rank: Int, range r: Range<Int>) -> [UInt8] {

@@ -6,21 +6,21 @@ import TributaryCore
 extension Communicator {
     /// In-place allreduce: every rank ends with the reduction of every rank's `buffer`.
     @discardableResult
-    public func allreduce<T: FabricElement>(_ buffer: inout [T], op: ReduceOp, validation: Validation = .none)
-        async throws -> OperationResult {
+    public func allreduce<T: FabricElement>(_ buffer: inout [T], op: ReduceOp, validation: Validation = .none,
+                                            algorithm: Algorithm? = nil) async throws -> OperationResult {
         let staging = Staging(buffer)
         defer { staging.free() }
         let result = try await run(.allreduce, dtype: T.dtype, op: op, count: buffer.count,
                                    send: UnsafeRawPointer(staging.pointer), recv: staging.pointer,
-                                   validation: validation)
+                                   validation: validation, algorithm: algorithm)
         staging.copy(into: &buffer)
         return result
     }
 
     /// Out-of-place allreduce: `send` is left alone, `recv` receives the reduction.
     @discardableResult
-    public func allreduce<T: FabricElement>(send: [T], recv: inout [T], op: ReduceOp, validation: Validation = .none)
-        async throws -> OperationResult {
+    public func allreduce<T: FabricElement>(send: [T], recv: inout [T], op: ReduceOp, validation: Validation = .none,
+                                            algorithm: Algorithm? = nil) async throws -> OperationResult {
         guard recv.count == send.count else {
             throw WorkerError.invalidArgument("recv has \(recv.count) elements, send has \(send.count)")
         }
@@ -28,7 +28,7 @@ extension Communicator {
         let output = Staging(recv)
         defer { input.free(); output.free() }
         let result = try await run(.allreduce, dtype: T.dtype, op: op, count: send.count,
-                                   send: UnsafeRawPointer(input.pointer), recv: output.pointer, validation: validation)
+                                   send: UnsafeRawPointer(input.pointer), recv: output.pointer, validation: validation, algorithm: algorithm)
         output.copy(into: &recv)
         return result
     }
@@ -36,7 +36,8 @@ extension Communicator {
     /// Reduce to `root`: only the root's `recv` is written.
     @discardableResult
     public func reduce<T: FabricElement>(send: [T], recv: inout [T], op: ReduceOp, root: Int,
-                                         validation: Validation = .none) async throws -> OperationResult {
+                                         validation: Validation = .none, algorithm: Algorithm? = nil)
+        async throws -> OperationResult {
         guard rank != root || recv.count == send.count else {
             throw WorkerError.invalidArgument("root's recv has \(recv.count) elements, send has \(send.count)")
         }
@@ -45,28 +46,28 @@ extension Communicator {
         defer { input.free(); output.free() }
         let result = try await run(.reduce, dtype: T.dtype, op: op, count: send.count, root: root,
                                    send: UnsafeRawPointer(input.pointer), recv: rank == root ? output.pointer : nil,
-                                   validation: validation)
+                                   validation: validation, algorithm: algorithm)
         if rank == root { output.copy(into: &recv) }
         return result
     }
 
     /// Broadcast from `root`: every rank's `buffer` ends equal to the root's.
     @discardableResult
-    public func broadcast<T: FabricElement>(_ buffer: inout [T], root: Int, validation: Validation = .none)
-        async throws -> OperationResult {
+    public func broadcast<T: FabricElement>(_ buffer: inout [T], root: Int, validation: Validation = .none,
+                                            algorithm: Algorithm? = nil) async throws -> OperationResult {
         let staging = Staging(buffer)
         defer { staging.free() }
         let result = try await run(.broadcast, dtype: T.dtype, op: .sum, count: buffer.count, root: root,
                                    send: UnsafeRawPointer(staging.pointer), recv: staging.pointer,
-                                   validation: validation)
+                                   validation: validation, algorithm: algorithm)
         staging.copy(into: &buffer)
         return result
     }
 
     /// Returns once every rank of the job has entered the barrier.
     @discardableResult
-    public func barrier() async throws -> OperationResult {
-        try await run(.barrier, dtype: .u8, op: .sum, count: 0, send: nil, recv: nil)
+    public func barrier(algorithm: Algorithm? = nil) async throws -> OperationResult {
+        try await run(.barrier, dtype: .u8, op: .sum, count: 0, send: nil, recv: nil, algorithm: algorithm)
     }
 }
 

@@ -15,9 +15,13 @@ public struct WorkerConfiguration: Sendable {
     public var operationTimeout: Duration
     /// Joining (registration, tree assignment, readiness barrier) fails after this long.
     public var joinTimeout: Duration
+    /// Where this rank listens for its host-ring predecessor (port 0: any free port).
+    public var ringListen: Endpoint
 
     public init(coordinator: Endpoint, jobName: String = "default", rank: Int, worldSize: Int, host: String? = nil,
-                operationTimeout: Duration = .seconds(60), joinTimeout: Duration = .seconds(60)) {
+                operationTimeout: Duration = .seconds(60), joinTimeout: Duration = .seconds(60),
+                ringListen: Endpoint = Endpoint(host: "127.0.0.1", port: 0)) {
+        self.ringListen = ringListen
         self.coordinator = coordinator
         self.jobName = jobName
         self.rank = rank
@@ -66,12 +70,35 @@ public final class Communicator {
     public var worldSize: Int { configuration.worldSize }
     public var transportName: String { dataTransportName }
 
-    private let logger: Logger
-    private let control: any FrameConnection
-    private let data: any FrameConnection
+    let logger: Logger
+    let control: any FrameConnection
+    /// The leaf connection; nil when the job runs on the host ring only (fallback).
+    private let data: (any FrameConnection)?
     private let dataTransportName: String
-    private var events: AsyncStream<Event>.Iterator
+    var events: AsyncStream<Event>.Iterator
     private let pumps: [Task<Void, Never>]
+    var ringNext: (any FrameConnection)?
+    var ringPrev: (any FrameConnection)?
+    /// Why the ring predecessor's connection ended, if it did.
+    var ringBroken: String?
+    /// Ring frames of an operation this rank has not started yet (a faster predecessor).
+    var ringBacklog: [Frame] = []
+
+    /// The next event, ring frames held back from earlier first.
+    func nextEvent() async -> Event? {
+        if !ringBacklog.isEmpty { return .ring(ringBacklog.removeFirst()) }
+        return await events.next()
+    }
+
+    /// Keeps a ring frame that belongs to a later operation; anything else is a violation.
+    func holdEarlyRingFrame(_ frame: Frame) throws {
+        if case .chunk(let h, _) = frame, h.opSeq > opSeq {
+            ringBacklog.append(frame)
+            return
+        }
+        throw WorkerError.protocolViolation("rank \(rank): ring frame outside any operation: \(frame)")
+    }
+    private var ringListener: (any FrameListener)?
     private var opSeq: UInt64 = 0
     private var stash: [ControlMessage] = []
     private var closed = false
@@ -81,12 +108,20 @@ public final class Communicator {
         case data(Frame)
         case controlEnded(String)
         case dataEnded(String)
+        /// A frame from the previous rank of the host ring.
+        case ring(Frame)
+        case ringEnded(String)
+        case ringAccepted(any FrameConnection)
         case tick
     }
 
     private init(configuration: WorkerConfiguration, assignment: WorkerAssignment, logger: Logger,
-                 control: any FrameConnection, data: any FrameConnection, dataTransportName: String,
-                 events: AsyncStream<Event>.Iterator, pumps: [Task<Void, Never>]) {
+                 control: any FrameConnection, data: (any FrameConnection)?, dataTransportName: String,
+                 events: AsyncStream<Event>.Iterator, pumps: [Task<Void, Never>], ring: RingLinks) {
+        self.ringNext = ring.next
+        self.ringPrev = ring.prev
+        self.ringListener = ring.listener
+        self.ringBacklog = ring.early
         self.configuration = configuration
         self.assignment = assignment
         self.logger = logger
@@ -100,7 +135,10 @@ public final class Communicator {
     deinit {
         for pump in pumps { pump.cancel() }
         control.close()
-        data.close()
+        data?.close()
+        ringNext?.close()
+        ringPrev?.close()
+        if let listener = ringListener { Task { await listener.close() } }
     }
 
     /// Registers with the coordinator, receives the tree assignment, connects to the leaf
@@ -131,16 +169,43 @@ public final class Communicator {
         })
         var events = stream.makeAsyncIterator()
         let deadline = ContinuousClock.now + configuration.joinTimeout
+        var ring = RingLinks()
+        var ringHello: Hello?
+        /// Ring set-up events can come at any point of the join (the predecessor may be faster).
+        func absorbRing(_ event: Event) throws -> Bool {
+            switch event {
+            case .ringAccepted(let connection):
+                if ring.prev == nil {
+                    ring.prev = connection
+                    pumps.append(pump(connection, continuation, wrap: { .ring($0) }, end: { .ringEnded($0) }))
+                } else {
+                    connection.close()
+                }
+                return true
+            case .ring(.control(.hello(let hello))):
+                ringHello = hello
+                return true
+            case .ring(let frame):
+                // A predecessor that got `start` first may already be sending its first operation.
+                ring.early.append(frame)
+                return true
+            case .ringEnded(let why):
+                throw WorkerError.leafLost(leaf: "ring predecessor", reason: why)
+            default:
+                return false
+            }
+        }
         func awaitControl(_ what: String) async throws -> ControlMessage {
             while true {
                 guard let event = await events.next() else { throw WorkerError.coordinatorLost("event stream ended") }
+                if try absorbRing(event) { continue }
                 switch event {
                 case .control(.error(let r)): throw WorkerError.remote(r)
                 case .control(let m): return m
                 case .controlEnded(let why): throw WorkerError.coordinatorLost(why)
                 case .dataEnded(let why): throw WorkerError.leafLost(leaf: "leaf", reason: why)
                 case .data(.control(.error(let r))): throw WorkerError.remote(r)
-                case .data: continue
+                case .data, .ring, .ringAccepted, .ringEnded: continue
                 case .tick:
                     if ContinuousClock.now > deadline {
                         throw WorkerError.timeout("rank \(rank) waited \(configuration.joinTimeout) for \(what)")
@@ -148,38 +213,87 @@ public final class Communicator {
                 }
             }
         }
+        // The host ring (baseline and fallback) needs a listener before registration names it.
+        if configuration.worldSize > 1 {
+            do {
+                ring.listener = try await dataTransport.listen(on: configuration.ringListen)
+            } catch {
+                throw WorkerError.invalidArgument("rank \(rank) cannot listen for its ring peer: \(error)")
+            }
+            let listener = ring.listener!
+            pumps.append(Task {
+                for await connection in listener.connections {
+                    continuation.yield(.ringAccepted(connection))
+                }
+            })
+        }
         control.send(.control(.hello(Hello(role: .worker, name: "rank \(rank)"))))
         guard case .helloAck = try await awaitControl("the coordinator's hello") else {
             throw WorkerError.unexpectedReply("coordinator did not acknowledge hello")
         }
         control.send(.control(.registerWorker(WorkerRegistration(
             jobName: configuration.jobName, rank: rank, worldSize: configuration.worldSize, host: configuration.host,
-            pid: getpid()))))
+            pid: getpid(), ringEndpoint: ring.listener?.endpoint))))
         let assignment: WorkerAssignment
         switch try await awaitControl("the tree assignment (are all \(configuration.worldSize) ranks started?)") {
         case .assignWorker(let a): assignment = a
         case let other: throw WorkerError.unexpectedReply("expected assignment, got \(other)")
         }
-        let data: any FrameConnection
-        do {
-            data = try await dataTransport.connect(to: assignment.leafEndpoint)
-        } catch {
-            throw WorkerError.leafLost(leaf: assignment.leaf, reason: "\(error)")
+        var data: (any FrameConnection)?
+        if assignment.fallbackReason == nil {
+            do {
+                data = try await dataTransport.connect(to: assignment.leafEndpoint)
+            } catch {
+                throw WorkerError.leafLost(leaf: assignment.leaf, reason: "\(error)")
+            }
+            pumps.append(pump(data!, continuation, wrap: { .data($0) }, end: { .dataEnded($0) }))
+            data!.send(.control(.hello(Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
+                                              childIndex: assignment.childIndex, jobKey: assignment.jobKey))))
         }
-        pumps.append(pump(data, continuation, wrap: { .data($0) }, end: { .dataEnded($0) }))
-        data.send(.control(.hello(Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
-                                         childIndex: assignment.childIndex, jobKey: assignment.jobKey))))
-        // The leaf's acknowledgement arrives on the data connection.
+        if configuration.worldSize > 1 {
+            guard let nextEndpoint = assignment.ringNext else {
+                throw WorkerError.unexpectedReply("assignment names no ring peer for rank \(rank)")
+            }
+            do {
+                let next = try await dataTransport.connect(to: nextEndpoint)
+                next.send(.control(.hello(Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
+                                                 childIndex: rank, jobKey: assignment.jobKey))))
+                ring.next = next
+                pumps.append(pump(next, continuation, wrap: { frame in
+                    if case .control(.error(let r)) = frame { return .control(.error(r)) }
+                    return nil
+                }, end: { _ in .tick }))
+            } catch {
+                throw WorkerError.leafLost(leaf: "ring peer rank \((rank + 1) % configuration.worldSize)",
+                                           reason: "\(error)")
+            }
+        }
+        // The leaf's acknowledgement arrives on the data connection; the ring peer says hello.
+        var leafAcked = data == nil
+        let prevRank = (rank + configuration.worldSize - 1) % configuration.worldSize
+        func ringGreeted() throws -> Bool {
+            guard configuration.worldSize > 1 else { return true }
+            guard let hello = ringHello else { return false }
+            guard hello.job == assignment.job, hello.jobKey == assignment.jobKey, hello.childIndex == prevRank else {
+                throw WorkerError.protocolViolation("rank \(rank): ring hello from \(hello.name) does not match "
+                                                    + "job \(assignment.job) rank \(prevRank)")
+            }
+            return true
+        }
         ackLoop: while true {
+            if try leafAcked && ringGreeted() { break }
             guard let event = await events.next() else { throw WorkerError.coordinatorLost("event stream ended") }
+            if try absorbRing(event) { continue }
             switch event {
-            case .data(.control(.helloAck)): break ackLoop
+            case .data(.control(.helloAck)): leafAcked = true
             case .data(.control(.error(let r))), .control(.error(let r)): throw WorkerError.remote(r)
             case .dataEnded(let why): throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
             case .controlEnded(let why): throw WorkerError.coordinatorLost(why)
             case .tick:
                 if ContinuousClock.now > deadline {
-                    throw WorkerError.timeout("rank \(rank): aggregator \(assignment.leaf) did not acknowledge")
+                    throw WorkerError.timeout(
+                        leafAcked ? "rank \(rank): ring predecessor rank \(prevRank) never connected"
+                            : "rank \(rank): aggregator \(assignment.leaf) did not acknowledge")
                 }
             default: continue
             }
@@ -192,7 +306,8 @@ public final class Communicator {
         logger.info("joined", metadata: ["rank": "\(rank)", "job": "\(assignment.job)", "leaf": "\(assignment.leaf)",
                                          "path": "\(assignment.path)"])
         return Communicator(configuration: configuration, assignment: assignment, logger: logger, control: control,
-                            data: data, dataTransportName: dataTransport.name, events: events, pumps: pumps)
+                            data: data, dataTransportName: dataTransport.name, events: events, pumps: pumps,
+                            ring: ring)
     }
 
     private static func pump(_ connection: any FrameConnection, _ continuation: AsyncStream<Event>.Continuation,
@@ -214,10 +329,12 @@ public final class Communicator {
 
     /// Runs one collective over raw memory. `send` and `recv` may be the same memory (in place).
     /// Every rank must call the same collectives in the same order with matching arguments; the
-    /// aggregators check that and name the ranks that disagree.
+    /// aggregators check that and name the ranks that disagree. `algorithm` nil means in-network,
+    /// or the host ring when the coordinator said in-network cannot serve this job (the result's
+    /// `path` then says why).
     public func run(_ collective: Collective, dtype: DType, op: ReduceOp, count: Int, root: Int = 0,
-                    send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, validation: Validation = .none)
-        async throws -> OperationResult {
+                    send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, validation: Validation = .none,
+                    algorithm requested: Algorithm? = nil) async throws -> OperationResult {
         guard !closed else { throw WorkerError.invalidArgument("communicator is closed") }
         guard op.supports(dtype) else { throw WorkerError.invalidArgument("op \(op) is not defined for \(dtype)") }
         guard count >= 0, count <= Int(UInt32.max) * assignment.streaming.chunkElements(dtype) else {
@@ -235,21 +352,95 @@ public final class Communicator {
             if contributes && send == nil { throw WorkerError.invalidArgument("\(collective) needs a send buffer") }
             if receives && recv == nil { throw WorkerError.invalidArgument("\(collective) needs a receive buffer") }
         }
+        let algorithm: Algorithm
+        let path: String
+        if let reason = assignment.fallbackReason {
+            algorithm = .ring
+            path = "host fallback: \(reason)"
+        } else if requested == .ring {
+            algorithm = .ring
+            path = "host ring (requested)"
+        } else {
+            algorithm = .inNetwork
+            path = assignment.path
+        }
         opSeq += 1
         let seq = opSeq
         let size = dtype.size
-        let per = assignment.streaming.chunkElements(dtype)
-        let chunks = assignment.streaming.chunkCount(count: count, dtype: dtype)
-        let window = max(1, assignment.streaming.window)
         // Inputs travel to the coordinator before an in-place result overwrites them.
         var shipped: [UInt8] = []
         if validation == .shipInput, contributes, count > 0, let send {
             shipped = Array(UnsafeRawBufferPointer(start: send, count: count * size))
         }
+        let call = Call(collective: collective, dtype: dtype, op: op, count: count, root: root, seq: seq,
+                        contributes: contributes, receives: receives)
+        let start = ContinuousClock.now
+        let traffic: (sent: Int, received: Int)
+        switch algorithm {
+        case .inNetwork: traffic = try await runInNetwork(call, send: send, recv: recv)
+        case .ring: traffic = try await runRing(call, send: send, recv: recv)
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        var result = OperationResult(opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
+                                     seconds: seconds, path: path, transport: dataTransportName,
+                                     bitExact: nil, detail: "", bytesSent: traffic.sent,
+                                     bytesReceived: traffic.received)
+        // Report to the coordinator; with validation, wait for its verdict.
+        let per = assignment.streaming.chunkElements(dtype)
+        let chunks = assignment.streaming.chunkCount(count: count, dtype: dtype)
+        var digests: [UInt64] = []
+        if validation != .none && receives && count > 0, let recv {
+            digests.reserveCapacity(chunks)
+            for k in 0..<chunks {
+                let offset = k * per
+                let elements = min(per, count - offset)
+                digests.append(Digest.of(UnsafeRawBufferPointer(start: recv + offset * size, count: elements * size)))
+            }
+        }
+        let input: InputSource
+        switch validation {
+        case .none: input = .none
+        case .generated(let g): input = .generated(g)
+        case .shipInput: input = .shipped(shipped)
+        }
+        control.send(.control(.opReport(OperationReport(
+            job: assignment.job, rank: rank, opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
+            root: root, input: input, chunkDigests: digests, seconds: seconds, path: path,
+            transport: dataTransportName, algorithm: algorithm, bytesSent: traffic.sent,
+            bytesReceived: traffic.received))))
+        if validation != .none {
+            let verdict = try await awaitVerdict(seq, recv: recv, count: count, dtype: dtype)
+            result.bitExact = verdict.bitExact
+            result.detail = verdict.detail
+        }
+        return result
+    }
+
+    /// One call's arguments, as every algorithm needs them.
+    struct Call {
+        var collective: Collective
+        var dtype: DType
+        var op: ReduceOp
+        var count: Int
+        var root: Int
+        var seq: UInt64
+        var contributes: Bool
+        var receives: Bool
+    }
+
+    /// Streams chunks up to the leaf with a window of credits and places results as they come down.
+    private func runInNetwork(_ call: Call, send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?) async throws
+        -> (sent: Int, received: Int) {
+        guard data != nil else { throw WorkerError.invalidArgument("no leaf aggregator for in-network operations") }
+        let (collective, dtype, count, seq) = (call.collective, call.dtype, call.count, call.seq)
+        let size = dtype.size
+        let per = assignment.streaming.chunkElements(dtype)
+        let chunks = assignment.streaming.chunkCount(count: count, dtype: dtype)
+        let window = max(1, assignment.streaming.window)
         var template = ChunkHeader(
             job: assignment.job, origin: UInt32(rank), opSeq: seq, totalCount: UInt64(count), elementOffset: 0,
-            chunkIndex: 0, chunkCount: UInt32(chunks), elementCount: 0, collective: collective, dtype: dtype, op: op,
-            flags: [], root: UInt32(root), payloadLength: 0)
+            chunkIndex: 0, chunkCount: UInt32(chunks), elementCount: 0, collective: collective, dtype: dtype,
+            op: call.op, flags: [], root: UInt32(call.root), payloadLength: 0)
         var bytesSent = 0
         var bytesReceived = 0
         func sendChunk(_ k: Int) {
@@ -258,21 +449,20 @@ public final class Communicator {
             template.chunkIndex = UInt32(k)
             template.elementOffset = UInt64(offset)
             template.elementCount = UInt32(elements)
-            if contributes {
+            if call.contributes {
                 let bytes = elements * size
                 template.flags = []
                 template.payloadLength = UInt32(bytes)
                 bytesSent += bytes
-                data.sendChunk(template, payload: UnsafeRawBufferPointer(start: bytes == 0 ? nil : send! + offset * size,
+                data!.sendChunk(template, payload: UnsafeRawBufferPointer(start: bytes == 0 ? nil : send! + offset * size,
                                                                          count: bytes))
             } else {
                 template.flags = [.empty]
                 template.payloadLength = 0
-                data.send(.chunk(template, payload: []))
+                data!.send(.chunk(template, payload: []))
             }
         }
-        let start = ContinuousClock.now
-        var lastProgress = start
+        var lastProgress = ContinuousClock.now
         var nextToSend = 0
         var done = [Bool](repeating: false, count: chunks)
         var received = 0
@@ -295,14 +485,14 @@ public final class Communicator {
                     throw WorkerError.protocolViolation("rank \(rank): result chunk \(k) does not match the call: \(h)")
                 }
                 if !h.flags.contains(.empty) && elements > 0 {
-                    guard receives, let recv else {
+                    guard call.receives, let recv else {
                         throw WorkerError.protocolViolation("rank \(rank): got data for chunk \(k) it does not receive")
                     }
                     payload.withUnsafeBytes { src in
                         (recv + offset * size).copyMemory(from: src.baseAddress!, byteCount: src.count)
                     }
                     bytesReceived += payload.count
-                } else if receives && elements > 0 {
+                } else if call.receives && elements > 0 {
                     throw WorkerError.protocolViolation("rank \(rank): result chunk \(k) came without data")
                 }
                 done[k] = true
@@ -312,16 +502,6 @@ public final class Communicator {
                     sendChunk(nextToSend)
                     nextToSend += 1
                 }
-            case .data(.control(.error(let r))), .control(.error(let r)):
-                throw WorkerError.remote(r)
-            case .data(.control(let other)):
-                logger.warning("unexpected control message from leaf: \(other)")
-            case .control(let other):
-                stash.append(other)
-            case .dataEnded(let why):
-                throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
-            case .controlEnded(let why):
-                throw WorkerError.coordinatorLost(why)
             case .tick:
                 if ContinuousClock.now - lastProgress > configuration.operationTimeout {
                     let missing = done.indices.filter { !done[$0] }
@@ -329,39 +509,41 @@ public final class Communicator {
                         + "for \(configuration.operationTimeout); \(missing.count) of \(chunks) chunks missing "
                         + "(first: \(missing.prefix(8).map(String.init).joined(separator: ",")))")
                 }
+            default:
+                try handleOther(event)
             }
         }
-        let seconds = (ContinuousClock.now - start).seconds
-        var result = OperationResult(opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
-                                     seconds: seconds, path: assignment.path, transport: dataTransportName,
-                                     bitExact: nil, detail: "", bytesSent: bytesSent, bytesReceived: bytesReceived)
-        // Report to the coordinator; with validation, wait for its verdict.
-        let holds = receives && count > 0
-        var digests: [UInt64] = []
-        if validation != .none && holds, let recv {
-            digests.reserveCapacity(chunks)
-            for k in 0..<chunks {
-                let offset = k * per
-                let elements = min(per, count - offset)
-                digests.append(Digest.of(UnsafeRawBufferPointer(start: recv + offset * size, count: elements * size)))
+        return (bytesSent, bytesReceived)
+    }
+
+    /// Events that are not progress for the current operation: failures end it, the rest wait.
+    func handleOther(_ event: Event, ringNeeded: Bool = false) throws {
+        switch event {
+        case .data(.control(.error(let r))), .control(.error(let r)), .ring(.control(.error(let r))):
+            throw WorkerError.remote(r)
+        case .data(.control(let other)):
+            logger.warning("unexpected control message from leaf: \(other)")
+        case .control(let other):
+            stash.append(other)
+        case .dataEnded(let why):
+            throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
+        case .controlEnded(let why):
+            throw WorkerError.coordinatorLost(why)
+        case .ringEnded(let why):
+            // A predecessor that finished and left is no failure until the ring is needed again.
+            ringBroken = why
+            if ringNeeded {
+                throw WorkerError.leafLost(leaf: "ring peer rank \((rank + worldSize - 1) % worldSize)", reason: why)
             }
+        case .ringAccepted(let connection):
+            connection.close()
+        case .ring(let frame):
+            try holdEarlyRingFrame(frame)
+        case .data(let frame):
+            throw WorkerError.protocolViolation("rank \(rank): frame outside any operation: \(frame)")
+        case .tick:
+            break
         }
-        let input: InputSource
-        switch validation {
-        case .none: input = .none
-        case .generated(let g): input = .generated(g)
-        case .shipInput: input = .shipped(shipped)
-        }
-        control.send(.control(.opReport(OperationReport(
-            job: assignment.job, rank: rank, opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
-            root: root, input: input, chunkDigests: digests, seconds: seconds, path: assignment.path,
-            transport: dataTransportName))))
-        if validation != .none {
-            let verdict = try await awaitVerdict(seq, recv: recv, count: count, dtype: dtype)
-            result.bitExact = verdict.bitExact
-            result.detail = verdict.detail
-        }
-        return result
     }
 
     private func awaitVerdict(_ seq: UInt64, recv: UnsafeMutableRawPointer?, count: Int, dtype: DType) async throws
@@ -395,8 +577,14 @@ public final class Communicator {
                 throw WorkerError.coordinatorLost(why)
             case .dataEnded(let why):
                 throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
+            case .ring(let frame):
+                try holdEarlyRingFrame(frame)
             case .data(let frame):
                 throw WorkerError.protocolViolation("rank \(rank): data frame while awaiting a verdict: \(frame)")
+            case .ringEnded(let why):
+                ringBroken = why
+            case .ringAccepted(let connection):
+                connection.close()
             case .tick:
                 if ContinuousClock.now - start > configuration.operationTimeout {
                     throw WorkerError.timeout("rank \(rank) op #\(seq): no validation verdict from the coordinator")
@@ -418,8 +606,10 @@ public final class Communicator {
             if case .control(.shutdown) = event { break }
             if case .controlEnded = event { break }
         }
-        data.close()
+        data?.close()
         control.close()
+        ringNext?.close()
+        ringPrev?.close()
         for pump in pumps { pump.cancel() }
     }
 

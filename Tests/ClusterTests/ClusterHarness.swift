@@ -32,6 +32,9 @@ struct ClusterHarness {
     var operationTimeout: Duration = .seconds(60)
     /// Runs against every aggregator's data endpoint before the ranks join (bad-peer tests).
     var rogue: (@Sendable (Endpoint, any FrameTransport) async throws -> Void)?
+    /// Start the tree's aggregators (false: the job must fall back to the host ring).
+    var startAggregators = true
+    var aggregatorWait: Duration?
 
     static let logger: Logger = {
         var l = Logger(label: "test") { StreamLogHandler.standardError(label: $0) }
@@ -53,13 +56,13 @@ struct ClusterHarness {
         let coordinator = try Coordinator(
             configuration: CoordinatorConfiguration(listen: Endpoint(host: "127.0.0.1", port: 0), topology: topology,
                                                     chunkBytes: chunkBytes, window: window,
-                                                    assemblyTimeout: .seconds(30)),
+                                                    assemblyTimeout: .seconds(30), aggregatorWait: aggregatorWait),
             transport: net, logger: Self.logger)
         let endpoint = try await coordinator.start()
         let coordinatorTask = Task { _ = await coordinator.run() }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
         var daemons: [Task<Void, Error>] = []
-        for name in tree.aggregatorsTopDown {
+        for name in startAggregators ? tree.aggregatorsTopDown : [] {
             let daemon = AggregatorDaemon(
                 configuration: AggregatorConfiguration(switchName: name, coordinator: endpoint,
                                                        dataListen: Endpoint(host: "127.0.0.1", port: 0),
