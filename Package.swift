@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // No I/O: dtypes, kernels, wire format, topology and trees, inputs, replay.
@@ -40,7 +41,12 @@ let package = Package(
         .target(name: "Coordinator", dependencies: [
             "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
         ]),
+        // Measuring: the machine's limits (memcpy, kernels, raw sockets), latency percentiles, plots.
+        .target(name: "Bench", dependencies: [
+            "TributaryCore", .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
         .executableTarget(name: "tributary", dependencies: [
+            "Bench",
             "TributaryCore", "Transport", "TransportTCP", "Aggregator", "Worker", "Coordinator",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -55,5 +61,6 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LaunchTests", dependencies: ["TributaryCore"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "TributaryCore"]),
     ].filter { !coreOnly || $0.name == "TributaryCore" || $0.name == "TributaryCoreTests" }
 )

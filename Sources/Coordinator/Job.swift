@@ -58,7 +58,7 @@ final class Job {
                 seconds: record.reports.values.map(\.seconds).max() ?? 0, path: f.path, transport: f.transport,
                 bitExact: validated ? wrong.isEmpty : nil, wrongRanks: wrong,
                 detail: record.verdicts.values.filter { !$0.bitExact }.sorted { $0.rank < $1.rank }.first?.detail ?? "",
-                algorithm: f.algorithm,
+                algorithm: f.algorithm, measured: f.measured,
                 rankSeconds: (0..<worldSize).map { record.reports[$0]?.seconds ?? 0 },
                 bytesSentPerRank: record.reports.values.map(\.bytesSent).max() ?? 0,
                 bytesReceivedPerRank: record.reports.values.map(\.bytesReceived).max() ?? 0))

@@ -21,6 +21,7 @@ public struct JobSummary: Sendable, Codable, Equatable {
         public var wrongRanks: [Int]
         public var detail: String
         public var algorithm: Algorithm
+        public var measured: Bool
         /// Per-rank times (index = rank), for percentiles and skew.
         public var rankSeconds: [Double]
         /// Largest payload bytes any rank sent / received for this operation.
@@ -51,7 +52,7 @@ public struct JobSummary: Sendable, Codable, Equatable {
         struct Key: Hashable { var c: Collective; var n: Int; var d: DType; var o: ReduceOp; var a: Algorithm }
         var order: [Key] = []
         var groups: [Key: [Operation]] = [:]
-        for op in operations {
+        for op in operations where op.measured {
             let k = Key(c: op.collective, n: op.count, d: op.dtype, o: op.op, a: op.algorithm)
             if groups[k] == nil { order.append(k) }
             groups[k, default: []].append(op)

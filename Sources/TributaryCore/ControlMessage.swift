@@ -241,6 +241,8 @@ public struct OperationReport: Sendable, Codable, Equatable {
     public var path: String
     public var transport: String
     public var algorithm: Algorithm
+    /// False for warm-up repetitions (reported for completeness, left out of figures).
+    public var measured: Bool = true
     /// Payload bytes this rank put on and took off its link for the operation.
     public var bytesSent: Int
     public var bytesReceived: Int

@@ -334,7 +334,7 @@ public final class Communicator {
     /// `path` then says why).
     public func run(_ collective: Collective, dtype: DType, op: ReduceOp, count: Int, root: Int = 0,
                     send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?, validation: Validation = .none,
-                    algorithm requested: Algorithm? = nil) async throws -> OperationResult {
+                    algorithm requested: Algorithm? = nil, measured: Bool = true) async throws -> OperationResult {
         guard !closed else { throw WorkerError.invalidArgument("communicator is closed") }
         guard op.supports(dtype) else { throw WorkerError.invalidArgument("op \(op) is not defined for \(dtype)") }
         guard count >= 0, count <= Int(UInt32.max) * assignment.streaming.chunkElements(dtype) else {
@@ -403,11 +403,13 @@ public final class Communicator {
         case .generated(let g): input = .generated(g)
         case .shipInput: input = .shipped(shipped)
         }
-        control.send(.control(.opReport(OperationReport(
+        var report = OperationReport(
             job: assignment.job, rank: rank, opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
             root: root, input: input, chunkDigests: digests, seconds: seconds, path: path,
             transport: dataTransportName, algorithm: algorithm, bytesSent: traffic.sent,
-            bytesReceived: traffic.received))))
+            bytesReceived: traffic.received)
+        report.measured = measured
+        control.send(.control(.opReport(report)))
         if validation != .none {
             let verdict = try await awaitVerdict(seq, recv: recv, count: count, dtype: dtype)
             result.bitExact = verdict.bitExact

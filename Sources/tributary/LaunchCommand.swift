@@ -49,121 +49,27 @@ struct LaunchCommand: AsyncParsableCommand {
             throw ValidationError("--workers must be in 1...\(topology.hosts.count) for \(config)")
         }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(n)))
-        let logDirectory = logDir ?? makeTempDirectory()
-        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
-        let resolved = FileManager.default.fileExists(atPath: executable) ? executable
-            : (Bundle.main.executablePath ?? executable)
-        let supervisor = ProcessSupervisor(executable: resolved, logDirectory: logDirectory)
-        let signals = SignalWatcher()
-        let endpointFile = "\(logDirectory)/coordinator.endpoint"
-        let summaryFile = summary ?? "\(logDirectory)/summary.json"
-        try? FileManager.default.removeItem(atPath: endpointFile)
-        try? FileManager.default.removeItem(atPath: summaryFile)
+        let logDirectory = logDir ?? ClusterRunner.makeTempDirectory("tributary-launch")
         print("tributary launch: \(topology.name), \(n) workers, \(tree.nodes.count) aggregators "
               + "(root \(tree.root)), transport \(common.transport.rawValue); logs in \(logDirectory)")
-        let levels = common.logLevel.rawValue
-
-        var failure: String?
-        defer { supervisor.stopAll() }
-        do {
-            let coordinator = try supervisor.start(name: "coordinator", arguments: [
-                "coordinator", "--config", config, "--listen", "127.0.0.1:0", "--endpoint-file", endpointFile,
-                "--exit-when-done", "--summary", summaryFile, "--chunk", "\(chunk.bytes)", "--window", "\(window)",
-                "--assembly-timeout", "\(opTimeout)", "--log-level", levels,
-            ])
-            guard let endpoint = waitForFile(endpointFile, seconds: 30, while: { coordinator.process.isRunning }) else {
-                failure = "coordinator did not start: \(supervisor.describeExit(coordinator.process))\n"
-                    + supervisor.tail(coordinator)
-                throw ExitCode(1)
-            }
-            for name in tree.aggregatorsTopDown {
-                try supervisor.start(name: "aggregator-\(name)", arguments: [
-                    "aggregator", "--switch", name, "--coordinator", endpoint, "--transport", common.transport.rawValue,
-                    "--log-level", levels,
-                ])
-            }
-            for rank in 0..<n {
-                try supervisor.start(name: "worker-\(rank)", arguments: [
-                    "worker", "--coordinator", endpoint, "--rank", "\(rank)", "--size", "\(n)",
-                    "--timeout", "\(opTimeout)", "--transport", common.transport.rawValue, "--log-level", "warning",
-                ] + workload.arguments)
-            }
-            // Supervise: the coordinator ends the job; any other child ending first is a failure.
-            let deadline = Date().addingTimeInterval(TimeInterval(timeout))
-            while true {
-                if let signal = signals.received {
-                    failure = "interrupted by signal \(signal); stopping every process"
-                    break
-                }
-                if !coordinator.process.isRunning { break }
-                if let (child, how) = supervisor.firstFailed(except: ["coordinator"]) {
-                    // Let the coordinator record the cause reported over the control plane.
-                    waitUntil(seconds: 3) { !coordinator.process.isRunning }
-                    failure = "\(child.name) (pid \(child.process.processIdentifier)) \(how)\n" + supervisor.tail(child)
-                    break
-                }
-                if Date() > deadline {
-                    failure = "timed out after \(timeout) s; see logs in \(logDirectory)"
-                    break
-                }
-                try? await Task.sleep(for: .milliseconds(50))
-            }
-            if failure == nil {
-                // Workers end after the coordinator's shutdown; give them a moment to exit cleanly.
-                waitUntil(seconds: 10) {
-                    supervisor.children.filter { $0.name.hasPrefix("worker") }.allSatisfy { !$0.process.isRunning }
-                }
-                if coordinator.process.terminationStatus != 0 {
-                    failure = "coordinator \(supervisor.describeExit(coordinator.process))"
-                }
-            }
-        } catch let error as ExitCode {
-            supervisor.stopAll()
-            if let failure { writeStderr("tributary launch: FAILED: \(failure)") }
-            throw error
-        }
-        supervisor.stopAll()
-        var ok = failure == nil
-        if let data = FileManager.default.contents(atPath: summaryFile),
-           let summary = try? JSONDecoder().decode(JobSummary.self, from: data) {
+        let runner = ClusterRunner(
+            config: config, topology: topology, workers: n, transport: common.transport,
+            logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window, timeout: timeout,
+            opTimeout: opTimeout, logDirectory: logDirectory, summaryFile: summary ?? "\(logDirectory)/summary.json",
+            workerArguments: workload.arguments)
+        let outcome = try runner.run()
+        var ok = outcome.failure == nil
+        if let summary = outcome.summary {
             print(summary.tree)
             print(summary.render())
             ok = ok && summary.succeeded
-            if let f = summary.failure, failure == nil { failure = f }
-        } else if failure == nil {
-            failure = "the coordinator wrote no summary (\(summaryFile))"
-            ok = false
         }
-        if let failure {
+        if let failure = outcome.failure {
             writeStderr("tributary launch: FAILED: \(failure)")
         }
-        print(ok ? "tributary launch: OK — every validated result bit-exact; all \(supervisor.children.count) "
+        print(ok ? "tributary launch: OK — every validated result bit-exact; all \(outcome.processes) "
                    + "processes stopped" : "tributary launch: FAILED")
         if !ok { throw ExitCode(1) }
-    }
-
-    private func makeTempDirectory() -> String {
-        var template = Array("/tmp/tributary-launch-XXXXXX".utf8CString)
-        let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        return path.map { String(cString: $0) } ?? "/tmp/tributary-launch-\(getpid())"
-    }
-
-    private func waitForFile(_ path: String, seconds: Double, while alive: () -> Bool) -> String? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline && alive() {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8),
-               text.hasSuffix("\n") {
-                return text.trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-            usleep(20_000)
-        }
-        return nil
-    }
-
-    private func waitUntil(seconds: Double, _ condition: () -> Bool) {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline && !condition() { usleep(20_000) }
     }
 }
 

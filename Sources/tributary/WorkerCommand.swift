@@ -1,4 +1,5 @@
 import ArgumentParser
+import Coordinator
 import Foundation
 import Logging
 import TransportTCP
@@ -40,6 +41,12 @@ struct WorkloadOptions: ParsableArguments {
     @Flag(help: "Out-of-place (separate send and receive buffers) instead of in-place.")
     var outOfPlace = false
 
+    @Option(help: "Algorithms to run each size with: innetwork, ring (comma separated).")
+    var algos: String = "innetwork"
+
+    @Option(help: "Rank 0 writes `done/total <size> <algo>` here as it goes (for progress displays).")
+    var progressFile: String?
+
     @Option(help: "Fault injection for tests: this rank calls a mismatched collective.")
     var mismatchRank: Int?
 
@@ -52,6 +59,15 @@ struct WorkloadOptions: ParsableArguments {
                 throw ValidationError("--counts: '\($0)' is not a non-negative element count")
             }
             return n
+        }
+    }
+
+    func parsedAlgorithms() throws -> [Algorithm] {
+        try algos.split(separator: ",").map {
+            guard let a = Algorithm(rawValue: String($0).lowercased()) else {
+                throw ValidationError("--algos: unknown algorithm '\($0)' (innetwork, ring)")
+            }
+            return a
         }
     }
 
@@ -72,12 +88,15 @@ struct WorkloadOptions: ParsableArguments {
         if noCheck { a.append("--no-check") }
         if outOfPlace { a.append("--out-of-place") }
         if let mismatchRank { a += ["--mismatch-rank", "\(mismatchRank)", "--mismatch-kind", mismatchKind] }
+        a += ["--algos", algos]
+        if let progressFile { a += ["--progress-file", progressFile] }
         return a
     }
 
     func validate() throws {
         _ = try parsedCounts()
         _ = try parsedCollectives()
+        _ = try parsedAlgorithms()
         guard op.supports(dtype) else { throw ValidationError("op \(op) is not defined for dtype \(dtype)") }
         guard iters > 0, warmup >= 0 else { throw ValidationError("--iters must be > 0 and --warmup ≥ 0") }
         guard ["count", "dtype", "op", "collective"].contains(mismatchKind) else {
@@ -150,28 +169,35 @@ struct WorkerCommand: AsyncParsableCommand {
         }
     }
 
-    /// Runs the workload; returns how many operations failed validation at this rank.
+    /// Runs the workload; returns how many operations failed validation at this rank. Inputs are
+    /// generated once per size (outside the timed region) and restored before every repetition,
+    /// so in-place operations always start from the same, replayable input.
     private func runWorkload(_ comm: Communicator, logger: Logger) async throws -> Int {
         let counts = try workload.parsedCounts()
         let collectives = try workload.parsedCollectives()
-        let maxCount = counts.max() ?? 0
+        let algorithms = try workload.parsedAlgorithms()
+        let maxCount = (counts.max() ?? 0) + 1
         let dtypeMax = DType.allCases.map(\.size).max()!
-        let send = UnsafeMutableRawPointer.allocate(byteCount: max(1, maxCount * dtypeMax + 64), alignment: 64)
-        let recv = UnsafeMutableRawPointer.allocate(byteCount: max(1, maxCount * dtypeMax + 64), alignment: 64)
+        let bytes = max(1, maxCount * dtypeMax + 64)
+        let pristine = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let send = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let recv = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         defer {
+            pristine.deallocate()
             send.deallocate()
             recv.deallocate()
         }
+        let total = algorithms.count * collectives.count * counts.count * (workload.warmup + workload.iters)
+        var done = 0
         var wrong = 0
-        var opIndex: UInt64 = 0
+        var callIndex: UInt64 = 0
         for collective in collectives {
             for count in counts {
-                for iteration in 0..<(workload.warmup + workload.iters) {
-                    opIndex += 1
-                    let measured = iteration >= workload.warmup
+                for algorithm in algorithms {
+                    callIndex += 1
                     var c = collective, dtype = workload.dtype, op = workload.op
                     var n = collective == .barrier ? 0 : count
-                    if workload.mismatchRank == rank && opIndex == 1 {
+                    if workload.mismatchRank == rank && callIndex == 1 {
                         switch workload.mismatchKind {
                         case "count": n += 1
                         case "dtype": dtype = dtype == .f64 ? .f32 : .f64
@@ -181,19 +207,31 @@ struct WorkerCommand: AsyncParsableCommand {
                         if !op.supports(dtype) { op = .sum }
                         logger.warning("fault injection: rank \(rank) calls \(c) \(dtype) \(op) count \(n)")
                     }
-                    let generator = InputGenerator(seed: workload.seed &+ opIndex &* 0x9E37_79B9, specials: workload.specials)
-                    generator.fill(dtype, rank: rank, offset: 0, count: n, into: send)
-                    let validation: Validation = (workload.noCheck || !measured) ? .none : .generated(generator)
-                    let result = try await comm.run(c, dtype: dtype, op: op, count: n, root: workload.root,
-                                                    send: send, recv: workload.outOfPlace ? recv : send,
-                                                    validation: validation)
-                    if result.bitExact == false {
-                        wrong += 1
-                        writeStderr("rank \(rank) op #\(result.opSeq): NOT bit-exact: \(result.detail)")
+                    let generator = InputGenerator(seed: workload.seed &+ UInt64(count) &* 0x9E37_79B9,
+                                                   specials: workload.specials)
+                    generator.fill(dtype, rank: rank, offset: 0, count: n, into: pristine)
+                    for iteration in 0..<(workload.warmup + workload.iters) {
+                        let measured = iteration >= workload.warmup
+                        send.copyMemory(from: pristine, byteCount: n * dtype.size)
+                        let validation: Validation = (workload.noCheck || !measured) ? .none : .generated(generator)
+                        let result = try await comm.run(c, dtype: dtype, op: op, count: n, root: workload.root,
+                                                        send: send, recv: workload.outOfPlace ? recv : send,
+                                                        validation: validation, algorithm: algorithm,
+                                                        measured: measured)
+                        if result.bitExact == false {
+                            wrong += 1
+                            writeStderr("rank \(rank) op #\(result.opSeq): NOT bit-exact: \(result.detail)")
+                        }
+                        done += 1
+                        if rank == 0, let file = workload.progressFile {
+                            try? "\(done)/\(total) \(formatBytes(n * dtype.size)) \(algorithm)\n"
+                                .write(toFile: file, atomically: true, encoding: .utf8)
+                        }
+                        logger.debug("op done", metadata: [
+                            "op": "\(result.opSeq)", "collective": "\(c)", "count": "\(n)",
+                            "us": "\(Int(result.seconds * 1e6))",
+                            "exact": "\(result.bitExact.map { "\($0)" } ?? "unchecked")"])
                     }
-                    logger.debug("op done", metadata: ["op": "\(result.opSeq)", "collective": "\(c)", "count": "\(n)",
-                                                       "us": "\(Int(result.seconds * 1e6))",
-                                                       "exact": "\(result.bitExact.map { "\($0)" } ?? "unchecked")"])
                 }
             }
         }

@@ -1,0 +1,298 @@
+import ArgumentParser
+import Bench
+import Coordinator
+import Foundation
+import TributaryCore
+
+/// nccl-tests for the emulated fabric: a size sweep of allreduce through the switch tree and/or
+/// the host ring, with every figure beside the machine limits measured in the same run.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark allreduce like nccl-tests: in-network vs host ring, against this machine's limits.",
+        discussion: """
+            Columns follow nccl-tests: time is the median over iterations of the slowest rank; algbw = size/time; \
+            busbw = algbw × 2(n−1)/n. Because in-network reduction moves each byte once each way per host link \
+            while the ring moves 2(n−1)/n, the payload bytes each rank actually sent and received are printed too.
+            """)
+
+    @Option(name: .short, help: "Smallest size in bytes (e.g. 8, 1K).") var b: ByteSize = ByteSize(8)
+    @Option(name: .short, help: "Largest size in bytes (e.g. 64M).") var e: ByteSize = ByteSize(64 << 20)
+    @Option(name: .short, help: "Multiplication factor between sizes.") var f: Int = 4
+    @Option(name: .short, help: "Measured iterations per size.") var n: Int = 5
+    @Option(name: .short, help: "Warm-up iterations per size (not measured).") var w: Int = 1
+    @Option(name: .short, help: "Check: 1 validates every measured iteration bit-exact, 0 none.") var c: Int = 1
+    @Option(name: .short, help: "Element type.") var d: DType = .f32
+    @Option(name: .short, help: "Reduction.") var o: ReduceOp = .sum
+    @Option(name: .customShort("J"), help: "Write results as JSON to this file.") var json: String?
+    @Option(help: "Topology file.") var config: String = "Configs/default.yaml"
+    @Option(help: "Workers (default: one per host).") var workers: Int?
+    @Option(help: "innetwork, ring or both.") var algo: String = "both"
+    @Option(help: "Draw bandwidth against size for every algorithm to this SVG file.") var plot: String?
+    @Flag(help: "Only measure and print the machine limits.") var limits = false
+    @Option(help: "Largest chunk size.") var chunk: ByteSize = ByteSize(256 << 10)
+    @Option(help: "Largest window of chunks in flight per worker.") var window: Int = 16
+    @Option(help: "Where children's logs go.") var logDir: String?
+    @Option(help: "Seconds before the whole run is declared hung.") var timeout: Int = 1800
+    @Option(help: "Repeats per limit measurement (median).") var limitRepeats: Int = 5
+    @Option(help: "Sizes up to this many bytes get latency percentiles (p50/p99).")
+    var latencyUpTo: ByteSize = ByteSize(64 << 10)
+    @OptionGroup var common: CommonOptions
+
+    var algorithms: [Algorithm] {
+        switch algo.lowercased() {
+        case "ring": return [.ring]
+        case "innetwork", "in-network": return [.inNetwork]
+        default: return [.inNetwork, .ring]
+        }
+    }
+
+    func validate() throws {
+        guard ["ring", "innetwork", "in-network", "both"].contains(algo.lowercased()) else {
+            throw ValidationError("--algo must be innetwork, ring or both")
+        }
+        guard b.bytes >= 0, e.bytes >= b.bytes, f >= 2 || b.bytes == e.bytes else {
+            throw ValidationError("need 0 ≤ -b ≤ -e and -f ≥ 2")
+        }
+        guard n > 0, w >= 0 else { throw ValidationError("-n must be > 0, -w ≥ 0") }
+        guard o.supports(d) else { throw ValidationError("op \(o) is not defined for \(d)") }
+    }
+
+    /// Element counts of the sweep (size / element size, as nccl-tests does).
+    var counts: [Int] {
+        var out: [Int] = []
+        var size = max(d.size, b.bytes)
+        while size <= e.bytes {
+            out.append(size / d.size)
+            if f < 2 { break }
+            size *= f
+        }
+        return out
+    }
+
+    func run() throws {
+        let progress = ProgressLine()
+        let measured = try MeasuredLimits.measure(kernels: [(d, o), (.f32, .sum)], repeats: limitRepeats,
+                                                  progress: progress)
+        progress.finish()
+        if limits {
+            print("# limits (medians, this run): \(measured.headline)")
+            return
+        }
+        let topology: Topology
+        do {
+            topology = try Topology.load(path: config)
+        } catch {
+            writeStderr("tributary bench: \(error)")
+            throw ExitCode(2)
+        }
+        let ranks = workers ?? topology.hosts.count
+        guard ranks > 0, ranks <= topology.hosts.count else {
+            throw ValidationError("--workers must be in 1...\(topology.hosts.count) for \(config)")
+        }
+        let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
+        let logDirectory = logDir ?? ClusterRunner.makeTempDirectory("tributary-bench")
+        let progressFile = "\(logDirectory)/progress"
+        var workload = [
+            "--counts", counts.map(String.init).joined(separator: ","), "--collectives", "allreduce",
+            "--dtype", d.name, "--op", o.name, "--iters", "\(n)", "--warmup", "\(w)",
+            "--algos", algorithms.map(\.rawValue).joined(separator: ","), "--progress-file", progressFile,
+        ]
+        if c == 0 { workload.append("--no-check") }
+        print("# tributary bench: \(topology.name), \(ranks) workers, tree \(tree.root) over \(tree.nodes.count) "
+              + "aggregators, transport \(common.transport.rawValue), \(d) \(o), -n \(n) -w \(w) -c \(c)")
+        print("# limits (medians, this run): \(measured.headline)")
+        print("# logs: \(logDirectory)")
+        fflush(nil)
+        let runner = ClusterRunner(
+            config: config, topology: topology, workers: ranks, transport: common.transport,
+            logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window, timeout: timeout,
+            opTimeout: 120, logDirectory: logDirectory, summaryFile: "\(logDirectory)/summary.json",
+            workerArguments: workload,
+            onTick: {
+                if let text = try? String(contentsOfFile: progressFile, encoding: .utf8) {
+                    progress.update("bench: " + text.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
+            })
+        let outcome = try runner.run()
+        progress.finish()
+        guard let summary = outcome.summary else {
+            writeStderr("tributary bench: FAILED: \(outcome.failure ?? "no summary")")
+            throw ExitCode(1)
+        }
+        let report = BenchReport(summary: summary, limits: measured, tree: tree, dtype: d, op: o, ranks: ranks,
+                                 latencyUpTo: latencyUpTo.bytes, aggregatorPeakBytes: outcome.aggregatorPeakBytes,
+                                 topology: topology)
+        print(report.table())
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+            print("# JSON written to \(json)")
+        }
+        if let plot {
+            try report.svg(title: "\(topology.name): \(ranks) workers, \(d) \(o) allreduce, "
+                           + "\(common.transport.rawValue)").write(toFile: plot, atomically: true, encoding: .utf8)
+            print("# plot written to \(plot)")
+        }
+        if let failure = outcome.failure {
+            writeStderr("tributary bench: FAILED: \(failure)")
+            throw ExitCode(1)
+        }
+        if report.wrong > 0 {
+            writeStderr("tributary bench: \(report.wrong) results were not bit-exact")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// One bench run's figures: rows per (algorithm, size), the limits, and ratios between them.
+struct BenchReport: Codable {
+    struct Row: Codable {
+        var algorithm: Algorithm
+        var bytes: Int
+        var count: Int
+        var seconds: Double
+        var algbw: Double
+        var busbw: Double
+        var sentPerRank: Int
+        var receivedPerRank: Int
+        /// Payload bytes that crossed any socket per second, each byte counted once.
+        var socketBytesPerSecond: Double
+        var latency: LatencyStats?
+        var wrong: Int
+        var checked: Int
+    }
+
+    var topology: String
+    var ranks: Int
+    var dtype: DType
+    var op: ReduceOp
+    var transport: String
+    var limits: MeasuredLimits
+    var rows: [Row]
+    var aggregatorPeakBytes: [String: Int]
+    var slotPoolBytes: [String: Int]
+
+    var wrong: Int { rows.map(\.wrong).reduce(0, +) }
+
+    init(summary: JobSummary, limits: MeasuredLimits, tree: AggregationTree, dtype: DType, op: ReduceOp, ranks: Int,
+         latencyUpTo: Int, aggregatorPeakBytes: [String: Int], topology: Topology) {
+        self.topology = topology.name
+        self.ranks = ranks
+        self.dtype = dtype
+        self.op = op
+        self.limits = limits
+        self.aggregatorPeakBytes = aggregatorPeakBytes
+        var pools: [String: Int] = [:]
+        for name in tree.nodes.keys {
+            if let r = topology.switch(named: name)?.aggregation { pools[name] = r.slots * r.slotBytes }
+        }
+        slotPoolBytes = pools
+        transport = summary.operations.first?.transport ?? "?"
+        // Tree edges between aggregators carry the payload once each way, like host links.
+        let edges = ranks + max(0, tree.nodes.count - 1)
+        var rows: [Row] = []
+        var order: [String] = []
+        var groups: [String: [JobSummary.Operation]] = [:]
+        for op in summary.operations where op.measured {
+            let key = "\(op.algorithm.rawValue) \(op.count)"
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(op)
+        }
+        let factor = BusBandwidth.factor(collective: "allreduce", ranks: ranks)
+        for key in order {
+            let ops = groups[key]!
+            let first = ops[0]
+            let times = ops.map(\.seconds).sorted()
+            let median = times[times.count / 2]
+            let bytes = first.count * dtype.size
+            let algbw = BusBandwidth.algbw(bytes: bytes, seconds: median)
+            let socketBytes: Double
+            switch first.algorithm {
+            case .inNetwork: socketBytes = Double(2 * edges * bytes)
+            case .ring: socketBytes = Double(ranks * (ops.map(\.bytesSentPerRank).max() ?? 0))
+            }
+            rows.append(Row(
+                algorithm: first.algorithm, bytes: bytes, count: first.count, seconds: median, algbw: algbw,
+                busbw: algbw * factor, sentPerRank: ops.map(\.bytesSentPerRank).max() ?? 0,
+                receivedPerRank: ops.map(\.bytesReceivedPerRank).max() ?? 0,
+                socketBytesPerSecond: median > 0 ? socketBytes / median : 0,
+                latency: bytes <= latencyUpTo ? LatencyStats(seconds: ops.map(\.seconds)) : nil,
+                wrong: ops.map(\.wrongRanks.count).reduce(0, +), checked: ops.filter { $0.bitExact != nil }.count))
+        }
+        self.rows = rows
+    }
+
+    func table() -> String {
+        var out: [String] = []
+        out.append("#")
+        out.append("#" + pad("size", 10) + pad("count", 11) + pad("type", 6) + pad("redop", 6) + pad("algo", 10)
+                   + pad("time", 11) + pad("algbw", 8) + pad("busbw", 8) + pad("sent/rank", 11)
+                   + pad("recv/rank", 11) + pad("p50", 10) + pad("p99", 10) + pad("#wrong", 7))
+        out.append("#" + pad("(B)", 10) + pad("(elements)", 11) + pad("", 6) + pad("", 6) + pad("", 10)
+                   + pad("(us)", 11) + pad("(GB/s)", 8) + pad("(GB/s)", 8) + pad("(B)", 11) + pad("(B)", 11)
+                   + pad("(us)", 10) + pad("(us)", 10) + pad("", 7))
+        for r in rows {
+            out.append(" " + pad("\(r.bytes)", 10) + pad("\(r.count)", 11) + pad(dtype.name, 6) + pad(op.name, 6)
+                       + pad(r.algorithm.rawValue, 10) + pad(String(format: "%.1f", r.seconds * 1e6), 11)
+                       + pad(String(format: "%.3f", r.algbw), 8) + pad(String(format: "%.3f", r.busbw), 8)
+                       + pad("\(r.sentPerRank)", 11) + pad("\(r.receivedPerRank)", 11)
+                       + pad(r.latency.map { String(format: "%.1f", $0.p50 * 1e6) } ?? "-", 10)
+                       + pad(r.latency.map { String(format: "%.1f", $0.p99 * 1e6) } ?? "-", 10)
+                       + pad(r.checked == 0 ? "n/a" : "\(r.wrong)", 7))
+        }
+        out.append("# #wrong: \(wrong) (ranks × iterations whose result differed from the host replay)")
+        for algorithm in Algorithm.allCases {
+            let rs = rows.filter { $0.algorithm == algorithm }
+            guard !rs.isEmpty else { continue }
+            let avg = rs.map(\.busbw).reduce(0, +) / Double(rs.count)
+            out.append(String(format: "# Avg bus bandwidth (%@): %.3f GB/s", algorithm.rawValue, avg))
+        }
+        if let largest = rows.map(\.bytes).max() {
+            let big = rows.filter { $0.bytes == largest }
+            for r in big {
+                out.append(String(
+                    format: "# %@ at %@: socket bytes moved %.2f GB/s = %.0f%% of raw loopback socket (%.2f GB/s)",
+                    r.algorithm.rawValue, formatBytes(r.bytes), r.socketBytesPerSecond / 1e9,
+                    100 * r.socketBytesPerSecond / limits.socket.bytesPerSecond, limits.socket.gbps))
+            }
+            if let inn = big.first(where: { $0.algorithm == .inNetwork }),
+               let ring = big.first(where: { $0.algorithm == .ring }), ring.algbw > 0 {
+                out.append(String(format: "# in-network / ring algbw at %@: %.2f×", formatBytes(largest),
+                                  inn.algbw / ring.algbw))
+            }
+        }
+        if let smallest = rows.map(\.bytes).min() {
+            let small = rows.filter { $0.bytes == smallest }
+            if let inn = small.first(where: { $0.algorithm == .inNetwork })?.latency,
+               let ring = small.first(where: { $0.algorithm == .ring })?.latency {
+                out.append(String(format: "# p50 latency at %@: in-network %.1f us, ring %.1f us", formatBytes(smallest),
+                                  inn.p50 * 1e6, ring.p50 * 1e6))
+            }
+        }
+        for name in aggregatorPeakBytes.keys.sorted() {
+            let peak = aggregatorPeakBytes[name]!
+            let pool = slotPoolBytes[name] ?? 0
+            out.append("# aggregator \(name): peak resident \(peak >> 20) MiB (slot pool \(pool >> 20) MiB)")
+        }
+        return out.joined(separator: "\n")
+    }
+
+    func svg(title: String) -> String {
+        var series: [PlotSeries] = []
+        for algorithm in Algorithm.allCases {
+            let rs = rows.filter { $0.algorithm == algorithm && $0.bytes > 0 }
+            guard !rs.isEmpty else { continue }
+            series.append(PlotSeries(name: algorithm == .inNetwork ? "in-network algbw" : "host ring algbw",
+                                     points: rs.map { (x: Double($0.bytes), y: $0.algbw) }))
+        }
+        return SVGPlot.render(title: title, series: series, references: [
+            (label: String(format: "raw loopback socket %.2f GB/s", limits.socket.gbps), y: limits.socket.gbps),
+        ])
+    }
+
+    private func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s + " " : String(repeating: " ", count: width - s.count) + s
+    }
+}
