@@ -188,3 +188,45 @@ struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
 }
+
+/// `tributary bench` end to end: a short sweep of both algorithms, validated, with JSON and SVG.
+@Suite(.serialized) struct BenchCommandTests {
+    @Test func shortSweepWritesTableJSONAndPlot() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trib-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = dir.appendingPathComponent("bench.json").path
+        let svg = dir.appendingPathComponent("bench.svg").path
+        let run = try LaunchTests.tributary([
+            "bench", "-b", "8", "-e", "64K", "-f", "8", "-n", "2", "-w", "1", "-c", "1", "--workers", "4",
+            "--algo", "both", "--limit-repeats", "1", "-J", json, "--plot", svg,
+        ])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.stdout.contains("raw loopback socket"))
+        #expect(run.stdout.contains("# #wrong: 0"))
+        #expect(run.stdout.contains("Avg bus bandwidth (innetwork)"))
+        #expect(run.stdout.contains("Avg bus bandwidth (ring)"))
+        let data = try #require(FileManager.default.contents(atPath: json))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let rows = try #require(object["rows"] as? [[String: Any]])
+        // 8 B, 64 B, 512 B, 4 KiB, 32 KiB × two algorithms.
+        #expect(rows.count == 10)
+        for row in rows {
+            #expect(row["wrong"] as? Int == 0)
+            #expect(row["checked"] as? Int == 2)
+        }
+        let plot = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(plot.contains("<svg"))
+        #expect(plot.contains("in-network algbw"))
+        #expect(plot.contains("host ring algbw"))
+    }
+
+    @Test func limitsPrintsEveryCeiling() throws {
+        let run = try LaunchTests.tributary(["limits", "--repeats", "1"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.stdout.contains("raw loopback socket (2 processes)"))
+        #expect(run.stdout.contains("memcpy 64 MiB"))
+        #expect(run.stdout.contains("kernel f32 sum"))
+        #expect(run.stdout.contains("kernel bf16 max"))
+    }
+}
