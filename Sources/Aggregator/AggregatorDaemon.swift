@@ -293,13 +293,23 @@ public actor AggregatorDaemon {
 
     private func execute(job: UInt32, _ actions: [EngineAction]) {
         guard let state = jobs[job] else { return }
+        // A result fanned out to several children is encoded once.
+        // (Array == is a storage-identity check when both share one buffer, as fanned-out results do.)
+        var shared: [SharedFrame] = []
         for action in actions {
             switch action {
             case .sendUp(let frame):
                 state.parent?.send(frame)
             case .sendDown(let child, let frame):
                 if let connection = state.children[child] {
-                    connection.send(frame)
+                    let prepared: SharedFrame
+                    if let existing = shared.first(where: { $0.frame == frame }) {
+                        prepared = existing
+                    } else {
+                        prepared = SharedFrame(frame)
+                        shared.append(prepared)
+                    }
+                    connection.send(prepared)
                 } else {
                     report(ErrorReport(kind: .peerLost, job: job, ranks: state.engine.assignment.childRanks[child],
                                        reporter: name, message: "result for child \(child), which is not connected"))

@@ -1,3 +1,4 @@
+import Foundation
 import TributaryCore
 
 /// The one contract every transport fulfils (TCP, RDMA, in-process), so the roles never know which
@@ -14,13 +15,37 @@ public protocol FrameConnection: AnyObject, Sendable {
     /// Sends a chunk whose payload is in the caller's memory, copying it once into the transport's
     /// own buffer (no intermediate array). The memory may be reused when this returns.
     func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer)
+    /// Sends a frame that goes to several connections (a result fanned out to every child): the
+    /// transport encodes it once and reuses the bytes for each connection.
+    func send(_ frame: SharedFrame)
     /// Sends the frame and waits until the transport has handed it to the peer or the OS.
     func sendAndWait(_ frame: Frame) async throws
     /// Closes both directions; `inbound` finishes.
     func close()
 }
 
+/// A frame sent to several connections, with room for the transport to keep its encoding.
+public final class SharedFrame: @unchecked Sendable {
+    public let frame: Frame
+    private let lock = NSLock()
+    private var encoded: Any?
+
+    public init(_ frame: Frame) { self.frame = frame }
+
+    /// The transport's encoding of `frame`, made on first use and shared afterwards.
+    public func encoding<T>(_ make: () -> T) -> T {
+        lock.withLock {
+            if let cached = encoded as? T { return cached }
+            let value = make()
+            encoded = value
+            return value
+        }
+    }
+}
+
 extension FrameConnection {
+    public func send(_ frame: SharedFrame) { send(frame.frame) }
+
     public func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer) {
         send(.chunk(header, payload: Array(payload)))
     }

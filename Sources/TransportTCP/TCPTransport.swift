@@ -128,6 +128,13 @@ final class TCPConnection: FrameConnection, @unchecked Sendable {
         channel.writeAndFlush(OutboundFrame.frame(frame), promise: nil)
     }
 
+    func send(_ frame: SharedFrame) {
+        let allocator = channel.allocator
+        // ByteBuffer storage is shared copy-on-write: every child's write reads the same bytes.
+        let buffer = frame.encoding { FrameWriteHandler.encode(frame.frame, allocator: allocator) }
+        channel.writeAndFlush(OutboundFrame.encoded(buffer), promise: nil)
+    }
+
     func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer) {
         let buffer = FrameWriteHandler.encodeChunk(header, payload: payload, allocator: channel.allocator)
         channel.writeAndFlush(OutboundFrame.encoded(buffer), promise: nil)

@@ -97,6 +97,7 @@ struct BenchCommand: ParsableCommand {
             "--counts", counts.map(String.init).joined(separator: ","), "--collectives", "allreduce",
             "--dtype", d.name, "--op", o.name, "--iters", "\(n)", "--warmup", "\(w)",
             "--algos", algorithms.map(\.rawValue).joined(separator: ","), "--progress-file", progressFile,
+            "--out-of-place",
         ]
         if c == 0 { workload.append("--no-check") }
         print("# tributary bench: \(topology.name), \(ranks) workers, tree \(tree.root) over \(tree.nodes.count) "

@@ -209,10 +209,11 @@ struct WorkerCommand: AsyncParsableCommand {
                     }
                     let generator = InputGenerator(seed: workload.seed &+ UInt64(count) &* 0x9E37_79B9,
                                                    specials: workload.specials)
-                    generator.fill(dtype, rank: rank, offset: 0, count: n, into: pristine)
+                    // Out of place, the input survives every repetition; in place, it is restored.
+                    generator.fill(dtype, rank: rank, offset: 0, count: n, into: workload.outOfPlace ? send : pristine)
                     for iteration in 0..<(workload.warmup + workload.iters) {
                         let measured = iteration >= workload.warmup
-                        send.copyMemory(from: pristine, byteCount: n * dtype.size)
+                        if !workload.outOfPlace { send.copyMemory(from: pristine, byteCount: n * dtype.size) }
                         let validation: Validation = (workload.noCheck || !measured) ? .none : .generated(generator)
                         let result = try await comm.run(c, dtype: dtype, op: op, count: n, root: workload.root,
                                                         send: send, recv: workload.outOfPlace ? recv : send,
