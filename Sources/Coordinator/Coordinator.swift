@@ -17,6 +17,12 @@ public struct CoordinatorConfiguration: Sendable {
     public var assemblyTimeout: Duration
     /// Where to write the JSON `JobSummary` when a job ends.
     public var summaryPath: String?
+    /// One-way latency (s) and bottleneck rate (bit/s) of the path between two topology nodes, when
+    /// the links are emulated: distance-aware flow control sizes windows from it.
+    public var pathProfile: (@Sendable (_ from: String, _ to: String) -> (latency: Double, rate: Double)?)?
+    /// Size each job's window from the bandwidth-delay product of its longest path (true), or use
+    /// `window` as given (false: distance-unaware, for comparison).
+    public var distanceAware: Bool = true
     /// How long a job waits for the aggregators its tree needs before it falls back to the host
     /// ring (nil: wait until the assembly timeout, then fail).
     public var aggregatorWait: Duration?
@@ -327,13 +333,31 @@ public actor Coordinator {
             slotBytes = min(slotBytes, res?.slotBytes ?? 8)
         }
         let chunk = max(8, min(configuration.chunkBytes, slotBytes) / 8 * 8)
-        job.streaming = StreamingParameters(chunkBytes: chunk, window: max(1, min(configuration.window, slots)))
+        var window = configuration.window
+        var windowWhy = "fixed"
+        if configuration.distanceAware, let profile = configuration.pathProfile {
+            // Credits must cover the round trip of the longest path at its bottleneck rate, with
+            // headroom for jitter: window ≥ 1.5 × BDP / chunk (+1 so a chunk is always in flight).
+            var bdp = 0.0
+            for rank in 0..<job.worldSize {
+                if let p = profile(job.workers[rank]!.host, tree.root) {
+                    bdp = max(bdp, p.rate / 8 * 2 * p.latency)
+                }
+            }
+            let needed = Int((1.5 * bdp / Double(chunk)).rounded(.up)) + 1
+            window = max(window, needed)
+            windowWhy = "distance-aware: longest-path BDP \(Int(bdp)) B"
+        }
+        job.streaming = StreamingParameters(chunkBytes: chunk, window: max(1, min(window, slots)))
+        if window > slots { windowWhy += ", capped by \(slots) slots" }
+        job.windowReason = windowWhy
         let levels = tree.aggregatorsTopDown.map { tree.nodes[$0]!.level }
-        job.path = "in-network: tree \(tree.root) over \(tree.nodes.count) switches, \((levels.max() ?? 0) + 1) levels"
+        job.path = "in-network: tree \(tree.root) over \(tree.nodes.count) switches, \((levels.max() ?? 0) + 1) levels, "
+            + "window \(job.streaming!.window)"
         job.phase = .assigning(level: 0)
         logger.info("tree built", metadata: ["job": "\(job.id)", "root": "\(tree.root)",
                                              "switches": "\(tree.nodes.count)", "chunk": "\(chunk)",
-                                             "window": "\(job.streaming!.window)"])
+                                             "window": "\(job.streaming!.window) (\(job.windowReason))"])
         assignLevel(job, 0)
     }
 

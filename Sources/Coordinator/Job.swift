@@ -25,6 +25,7 @@ final class Job {
     var streaming: StreamingParameters?
     var path = ""
     var pendingAcks: Set<String> = []
+    var windowReason = "fixed"
     /// Set when no tree can serve the job: every operation then runs on the host ring.
     var fallbackReason: String?
     var ready: Set<Int> = []

@@ -1,0 +1,157 @@
+import Foundation
+import TributaryCore
+
+/// Delay and jitter of the emulated path to one peer, for kernels without `netem`.
+public struct LinkDelay: Sendable, Equatable, Codable {
+    /// One-way latency in seconds.
+    public var latency: Double
+    /// Jitter in seconds: each frame's delay is latency ± jitter (uniform, seeded).
+    public var jitter: Double
+
+    public init(latency: Double, jitter: Double) {
+        self.latency = latency
+        self.jitter = jitter
+    }
+}
+
+/// A transport that delays every frame it sends by the path's latency and a seeded, deterministic
+/// jitter, keeping frames in order (as TCP delivers them): `netem`'s delay and jitter, done in
+/// Tributary's own data path where the kernel has no `netem`. Bandwidth is not limited here
+/// (`tc` does that); frames are pipelined, so a long link stays full when the window is large
+/// enough — which is exactly what distance-aware flow control must achieve.
+public final class LinkEmulatedTransport: FrameTransport, @unchecked Sendable {
+    public let base: any FrameTransport
+    public var name: String { base.name }
+    private let delayTo: @Sendable (String) -> LinkDelay?
+    private let seed: UInt64
+    private let counter = NSLock()
+    private var connections: UInt64 = 0
+
+    /// - Parameters:
+    ///   - delayTo: the path delay to a peer, by its host address (nil: no delay).
+    ///   - seed: makes the jitter sequence of every connection reproducible.
+    public init(base: any FrameTransport, seed: UInt64, delayTo: @escaping @Sendable (String) -> LinkDelay?) {
+        self.base = base
+        self.seed = seed
+        self.delayTo = delayTo
+    }
+
+    private func nextSeed() -> UInt64 {
+        counter.withLock {
+            connections += 1
+            return seed &+ connections &* 0x9E37_79B9_7F4A_7C15
+        }
+    }
+
+    public func listen(on endpoint: Endpoint) async throws -> any FrameListener {
+        let listener = try await base.listen(on: endpoint)
+        return EmulatedListener(base: listener) { [self] connection in wrap(connection) }
+    }
+
+    public func connect(to endpoint: Endpoint) async throws -> any FrameConnection {
+        let connection = try await base.connect(to: endpoint)
+        if let delay = delayTo(endpoint.host), delay.latency > 0 || delay.jitter > 0 {
+            return DelayedConnection(base: connection, delay: delay, seed: nextSeed())
+        }
+        return connection
+    }
+
+    private func wrap(_ connection: any FrameConnection) -> any FrameConnection {
+        let host = String(connection.peer.split(separator: ":").first ?? "")
+        if let delay = delayTo(host), delay.latency > 0 || delay.jitter > 0 {
+            return DelayedConnection(base: connection, delay: delay, seed: nextSeed())
+        }
+        return connection
+    }
+}
+
+final class EmulatedListener: FrameListener, @unchecked Sendable {
+    let base: any FrameListener
+    let connections: AsyncStream<any FrameConnection>
+    private let pump: Task<Void, Never>
+
+    init(base: any FrameListener, wrap: @escaping @Sendable (any FrameConnection) -> any FrameConnection) {
+        self.base = base
+        let (stream, continuation) = AsyncStream<any FrameConnection>.makeStream()
+        connections = stream
+        pump = Task {
+            for await connection in base.connections { continuation.yield(wrap(connection)) }
+            continuation.finish()
+        }
+    }
+
+    var endpoint: Endpoint { base.endpoint }
+
+    func close() async {
+        await base.close()
+        pump.cancel()
+    }
+}
+
+/// Holds each outgoing frame until its release time, in order.
+final class DelayedConnection: FrameConnection, @unchecked Sendable {
+    let base: any FrameConnection
+    var peer: String { base.peer }
+    var inbound: AsyncThrowingStream<Frame, Error> { base.inbound }
+    private let delay: LinkDelay
+    private let lock = NSLock()
+    private var rng: UInt64
+    private var lastRelease = ContinuousClock.now
+    private let queue: AsyncStream<(ContinuousClock.Instant, Frame)>.Continuation
+    private let sender: Task<Void, Never>
+
+    init(base: any FrameConnection, delay: LinkDelay, seed: UInt64) {
+        self.base = base
+        self.delay = delay
+        self.rng = seed
+        let (stream, continuation) = AsyncStream<(ContinuousClock.Instant, Frame)>.makeStream()
+        queue = continuation
+        sender = Task {
+            for await (release, frame) in stream {
+                let now = ContinuousClock.now
+                if release > now { try? await Task.sleep(until: release, clock: .continuous) }
+                base.send(frame)
+            }
+        }
+    }
+
+    deinit { sender.cancel() }
+
+    /// latency ± jitter from a splitmix64 sequence; never earlier than the previous frame.
+    private func releaseTime() -> ContinuousClock.Instant {
+        lock.withLock {
+            rng &+= 0x9E37_79B9_7F4A_7C15
+            var z = rng
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            let unit = Double(z >> 11) / Double(1 << 53) * 2 - 1
+            let seconds = max(0, delay.latency + delay.jitter * unit)
+            let candidate = ContinuousClock.now + .nanoseconds(Int64(seconds * 1e9))
+            lastRelease = max(lastRelease, candidate)
+            return lastRelease
+        }
+    }
+
+    func send(_ frame: Frame) { queue.yield((releaseTime(), frame)) }
+
+    func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer) {
+        // The caller may reuse its memory at once; the frame waits, so it keeps a copy.
+        send(.chunk(header, payload: Array(payload)))
+    }
+
+    func send(_ frame: SharedFrame) { send(frame.frame) }
+
+    func sendAndWait(_ frame: Frame) async throws {
+        send(frame)
+        try await Task.sleep(until: lock.withLock { lastRelease }, clock: .continuous)
+    }
+
+    func close() {
+        queue.finish()
+        Task { [sender, base] in
+            _ = await sender.value
+            base.close()
+        }
+    }
+}
