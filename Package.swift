@@ -45,8 +45,10 @@ let package = Package(
         .target(name: "Bench", dependencies: [
             "TributaryCore", .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
+        // The emulated fabric: namespaces, veth links, tc shaping, management network.
+        .target(name: "Fabric", dependencies: ["TributaryCore"]),
         .executableTarget(name: "tributary", dependencies: [
-            "Bench",
+            "Bench", "Fabric",
             "TributaryCore", "Transport", "TransportTCP", "Aggregator", "Worker", "Coordinator",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -62,5 +64,6 @@ let package = Package(
         ]),
         .testTarget(name: "LaunchTests", dependencies: ["TributaryCore"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TributaryCore"]),
+        .testTarget(name: "FabricTests", dependencies: ["Fabric", "TributaryCore"]),
     ].filter { !coreOnly || $0.name == "TributaryCore" || $0.name == "TributaryCoreTests" }
 )

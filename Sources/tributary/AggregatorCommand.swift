@@ -24,13 +24,15 @@ struct AggregatorCommand: AsyncParsableCommand {
     var stallTimeout: Int = 30
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var fabric: FabricOptions
 
     func run() async throws {
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.aggregator.\(switchName)")
-        let (data, why) = try common.transport.resolve(localName: "aggregator \(switchName)", logger: logger)
+        let (base, why) = try common.transport.resolve(localName: "aggregator \(switchName)", logger: logger)
         logger.info("data transport: \(why)")
+        let data = try fabric.dataTransport(base: base, logger: logger)
         let control = TCPTransport(localName: "aggregator \(switchName)")
         let daemon = AggregatorDaemon(
             configuration: AggregatorConfiguration(switchName: switchName, coordinator: coordinator, dataListen: listen,

@@ -30,6 +30,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "innetwork, ring or both.") var algo: String = "both"
     @Option(help: "Draw bandwidth against size for every algorithm to this SVG file.") var plot: String?
     @Flag(help: "Only measure and print the machine limits.") var limits = false
+    @Flag(help: "Run in the emulated fabric: a namespace per host and switch, shaped links (as root).")
+    var fabric = false
+    @Flag(help: "Leave the fabric up afterwards (with --fabric).") var keepFabric = false
+    @Option(help: "Window sizing: aware (bandwidth-delay product of the longest path), fixed (--window), or both.")
+    var windowMode: String = "aware"
     @Option(help: "Largest chunk size.") var chunk: ByteSize = ByteSize(256 << 10)
     @Option(help: "Largest window of chunks in flight per worker.") var window: Int = 16
     @Option(help: "Where children's logs go.") var logDir: String?
@@ -105,45 +110,82 @@ struct BenchCommand: ParsableCommand {
         print("# limits (medians, this run): \(measured.headline)")
         print("# logs: \(logDirectory)")
         fflush(nil)
-        let runner = ClusterRunner(
-            config: config, topology: topology, workers: ranks, transport: common.transport,
-            logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window, timeout: timeout,
-            opTimeout: 120, logDirectory: logDirectory, summaryFile: "\(logDirectory)/summary.json",
-            workerArguments: workload,
-            onTick: {
-                if let text = try? String(contentsOfFile: progressFile, encoding: .utf8) {
-                    progress.update("bench: " + text.trimmingCharacters(in: .whitespacesAndNewlines))
-                }
-            })
-        let outcome = try runner.run()
-        progress.finish()
-        guard let summary = outcome.summary else {
-            writeStderr("tributary bench: FAILED: \(outcome.failure ?? "no summary")")
-            throw ExitCode(1)
+        let session = fabric ? try FabricSession(config: config, topology: topology, keep: keepFabric) : nil
+        defer { session?.close() }
+        if let session {
+            let links = session.state.plan.links
+            let rates = Set(links.map { TopologyUnits.formatRate($0.rate) }).sorted().joined(separator: ", ")
+            print("# fabric: \(links.count) links shaped (rates \(rates)); delay/jitter by "
+                  + (session.state.netem ? "netem" : "the tributary data path"))
         }
-        let report = BenchReport(summary: summary, limits: measured, tree: tree, dtype: d, op: o, ranks: ranks,
-                                 latencyUpTo: latencyUpTo.bytes, aggregatorPeakBytes: outcome.aggregatorPeakBytes,
-                                 topology: topology)
-        print(report.table())
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(report).write(to: URL(fileURLWithPath: json))
-            print("# JSON written to \(json)")
+        let modes: [WindowMode] = windowMode == "both" ? [.aware, .fixed] : [WindowMode(rawValue: windowMode) ?? .aware]
+        var outcomes: [(WindowMode, ClusterRunner.Outcome)] = []
+        for mode in modes {
+            var runner = ClusterRunner(
+                config: config, topology: topology, workers: ranks, transport: common.transport,
+                logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window, timeout: timeout,
+                opTimeout: 120, logDirectory: logDirectory + (modes.count > 1 ? "/\(mode.rawValue)" : ""),
+                summaryFile: "\(logDirectory)/summary-\(mode.rawValue).json", workerArguments: workload,
+                onTick: {
+                    if let text = try? String(contentsOfFile: progressFile, encoding: .utf8) {
+                        progress.update("bench: " + text.trimmingCharacters(in: .whitespacesAndNewlines))
+                    }
+                })
+            runner.fabric = session.map { ($0.state, $0.path) }
+            runner.windowMode = mode
+            outcomes.append((mode, try runner.run()))
+            progress.finish()
         }
-        if let plot {
-            try report.svg(title: "\(topology.name): \(ranks) workers, \(d) \(o) allreduce, "
-                           + "\(common.transport.rawValue)").write(toFile: plot, atomically: true, encoding: .utf8)
-            print("# plot written to \(plot)")
+        var failed = false
+        for (mode, outcome) in outcomes {
+            guard let summary = outcome.summary else {
+                writeStderr("tributary bench: FAILED (\(mode.rawValue) windows): \(outcome.failure ?? "no summary")")
+                throw ExitCode(1)
+            }
+            if modes.count > 1 || fabric {
+                print("# windows: \(mode.rawValue) — \(summary.path)")
+            }
+            let report = BenchReport(summary: summary, limits: measured, tree: tree, dtype: d, op: o, ranks: ranks,
+                                     latencyUpTo: latencyUpTo.bytes, aggregatorPeakBytes: outcome.aggregatorPeakBytes,
+                                     topology: topology, fabric: session?.state)
+            print(report.table())
+            let suffix = modes.count > 1 ? "-\(mode.rawValue)" : ""
+            if let json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                let file = modes.count > 1 ? json.replacingOccurrences(of: ".json", with: "\(suffix).json") : json
+                try encoder.encode(report).write(to: URL(fileURLWithPath: file))
+                print("# JSON written to \(file)")
+            }
+            if let plot {
+                let file = modes.count > 1 ? plot.replacingOccurrences(of: ".svg", with: "\(suffix).svg") : plot
+                try report.svg(title: "\(topology.name): \(ranks) workers, \(d) \(o) allreduce, "
+                               + "\(common.transport.rawValue)\(fabric ? ", fabric" : "")\(suffix)")
+                    .write(toFile: file, atomically: true, encoding: .utf8)
+                print("# plot written to \(file)")
+            }
+            if let failure = outcome.failure {
+                writeStderr("tributary bench: FAILED: \(failure)")
+                failed = true
+            }
+            if report.wrong > 0 {
+                writeStderr("tributary bench: \(report.wrong) results were not bit-exact")
+                failed = true
+            }
         }
-        if let failure = outcome.failure {
-            writeStderr("tributary bench: FAILED: \(failure)")
-            throw ExitCode(1)
+        if outcomes.count == 2, let a = outcomes[0].1.summary, let f = outcomes[1].1.summary {
+            let big = { (s: JobSummary, alg: Algorithm) -> Double? in
+                let ops = s.operations.filter { $0.measured && $0.algorithm == alg }
+                guard let top = ops.map(\.count).max() else { return nil }
+                let times = ops.filter { $0.count == top }.map(\.seconds).sorted()
+                return times.isEmpty ? nil : times[times.count / 2]
+            }
+            if let ta = big(a, .inNetwork), let tf = big(f, .inNetwork), ta > 0 {
+                print(String(format: "# distance-aware / fixed windows, in-network algbw at the largest size: %.2f×",
+                             tf / ta))
+            }
         }
-        if report.wrong > 0 {
-            writeStderr("tributary bench: \(report.wrong) results were not bit-exact")
-            throw ExitCode(1)
-        }
+        if failed { throw ExitCode(1) }
     }
 }
 
@@ -174,11 +216,19 @@ struct BenchReport: Codable {
     var rows: [Row]
     var aggregatorPeakBytes: [String: Int]
     var slotPoolBytes: [String: Int]
+    /// With the emulated fabric: rate of the host links (bits/s) and of the slowest link.
+    var hostLinkRate: Double?
+    var slowestLinkRate: Double?
 
     var wrong: Int { rows.map(\.wrong).reduce(0, +) }
 
     init(summary: JobSummary, limits: MeasuredLimits, tree: AggregationTree, dtype: DType, op: ReduceOp, ranks: Int,
-         latencyUpTo: Int, aggregatorPeakBytes: [String: Int], topology: Topology) {
+         latencyUpTo: Int, aggregatorPeakBytes: [String: Int], topology: Topology, fabric: FabricState? = nil) {
+        if fabric != nil {
+            let hosts = Set(tree.hosts)
+            hostLinkRate = topology.links.filter { hosts.contains($0.a) || hosts.contains($0.b) }.map(\.rate).min()
+            slowestLinkRate = topology.links.map(\.rate).min()
+        }
         self.topology = topology.name
         self.ranks = ranks
         self.dtype = dtype
@@ -262,6 +312,18 @@ struct BenchReport: Codable {
                let ring = big.first(where: { $0.algorithm == .ring }), ring.algbw > 0 {
                 out.append(String(format: "# in-network / ring algbw at %@: %.2f×", formatBytes(largest),
                                   inn.algbw / ring.algbw))
+            }
+        }
+        if let largest = rows.map(\.bytes).max(), let host = hostLinkRate {
+            for r in rows where r.bytes == largest {
+                out.append(String(format: "# %@ algbw at %@: %.1f MB/s = %.0f%% of the host link rate (%@)",
+                                  r.algorithm.rawValue, formatBytes(largest), r.algbw * 1e3,
+                                  100 * r.algbw * 8e9 / host, TopologyUnits.formatRate(host)))
+                if let slowest = slowestLinkRate, slowest < host {
+                    out.append(String(format: "# %@ algbw at %@ = %.0f%% of the slowest link (%@)",
+                                      r.algorithm.rawValue, formatBytes(largest), 100 * r.algbw * 8e9 / slowest,
+                                      TopologyUnits.formatRate(slowest)))
+                }
             }
         }
         if let smallest = rows.map(\.bytes).min() {

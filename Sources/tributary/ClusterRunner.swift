@@ -18,6 +18,9 @@ struct ClusterRunner {
     var logDirectory: String
     var summaryFile: String
     var workerArguments: [String]
+    /// Run every process in its node's namespace of this fabric (nil: all on loopback).
+    var fabric: (state: FabricState, path: String)?
+    var windowMode: WindowMode = .aware
     /// Called about every 50 ms while the cluster runs (progress display).
     var onTick: () -> Void = {}
 
@@ -43,23 +46,50 @@ struct ClusterRunner {
         var failure: String?
         var peaks: [String: Int] = [:]
         defer { supervisor.stopAll() }
-        let coordinator = try supervisor.start(name: "coordinator", arguments: [
-            "coordinator", "--config", config, "--listen", "127.0.0.1:0", "--endpoint-file", endpointFile,
+        let ip = "/usr/sbin/ip"
+        func inNamespace(_ ns: String) -> [String] { [ip, "netns", "exec", ns] }
+        var coordinatorArguments = [
+            "coordinator", "--config", config, "--endpoint-file", endpointFile,
             "--exit-when-done", "--summary", summaryFile, "--chunk", "\(chunkBytes)", "--window", "\(window)",
-            "--assembly-timeout", "\(opTimeout)", "--log-level", logLevel,
-        ])
+            "--assembly-timeout", "\(opTimeout)", "--log-level", logLevel, "--window-mode", windowMode.rawValue,
+        ]
+        var coordinatorWrapper: [String] = []
+        if let fabric {
+            coordinatorArguments += ["--listen", "\(fabric.state.plan.managementAddress):0",
+                                     "--fabric-state", fabric.path]
+            coordinatorWrapper = inNamespace(fabric.state.plan.managementNamespace)
+        } else {
+            coordinatorArguments += ["--listen", "127.0.0.1:0"]
+        }
+        let coordinator = try supervisor.start(name: "coordinator", arguments: coordinatorArguments,
+                                               wrapper: coordinatorWrapper)
         if let endpoint = waitForFile(endpointFile, seconds: 30, while: { coordinator.process.isRunning }) {
             for name in tree.aggregatorsTopDown {
-                try supervisor.start(name: "aggregator-\(name)", arguments: [
+                var arguments = [
                     "aggregator", "--switch", name, "--coordinator", endpoint, "--transport", transport.rawValue,
                     "--log-level", logLevel,
-                ])
+                ]
+                var wrapper: [String] = []
+                if let fabric, let node = fabric.state.plan.node(name) {
+                    arguments += ["--listen", "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", name]
+                    wrapper = inNamespace(node.namespace)
+                }
+                try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: wrapper)
             }
             for rank in 0..<workers {
-                try supervisor.start(name: "worker-\(rank)", arguments: [
+                let host = tree.hosts[rank]
+                var arguments = [
                     "worker", "--coordinator", endpoint, "--rank", "\(rank)", "--size", "\(workers)",
                     "--timeout", "\(opTimeout)", "--transport", transport.rawValue, "--log-level", "warning",
-                ] + workerArguments)
+                    "--host", host,
+                ]
+                var wrapper: [String] = []
+                if let fabric, let node = fabric.state.plan.node(host) {
+                    arguments += ["--ring-listen", "\(node.dataAddress):0", "--fabric-state", fabric.path,
+                                  "--node", host]
+                    wrapper = inNamespace(node.namespace)
+                }
+                try supervisor.start(name: "worker-\(rank)", arguments: arguments + workerArguments, wrapper: wrapper)
             }
             // Supervise: the coordinator ends the job; any other child failing first ends the run.
             let deadline = Date().addingTimeInterval(TimeInterval(timeout))

@@ -26,7 +26,7 @@ enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
     case auto, tcp, rdma
 
     /// Picks the data transport and says why, so no fallback is silent.
-    func resolve(localName: String, logger: Logger) throws -> (any FrameTransport, String) {
+    func resolve(localName: String, logger: Logger) throws -> (TCPTransport, String) {
         switch self {
         case .tcp:
             return (TCPTransport(localName: localName), "tcp (requested)")

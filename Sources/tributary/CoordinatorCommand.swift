@@ -35,6 +35,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds a job may take to assemble (ranks, aggregators, readiness) before it fails.")
     var assemblyTimeout: Int = 60
 
+    @Option(help: "Fabric state from `tributary fabric up`: link profiles for distance-aware windows.")
+    var fabricState: String?
+
+    @Option(help: "aware: size windows from the longest path's bandwidth-delay product; fixed: use --window.")
+    var windowMode: WindowMode = .aware
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -54,11 +60,17 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let transport = TCPTransport(localName: "coordinator")
-        let coordinator = try Coordinator(
-            configuration: CoordinatorConfiguration(
-                listen: listen, topology: topology, chunkBytes: chunk.bytes, window: window,
-                exitWhenDone: exitWhenDone, assemblyTimeout: .seconds(assemblyTimeout), summaryPath: summary),
-            transport: transport, logger: logger)
+        var configuration = CoordinatorConfiguration(
+            listen: listen, topology: topology, chunkBytes: chunk.bytes, window: window,
+            exitWhenDone: exitWhenDone, assemblyTimeout: .seconds(assemblyTimeout), summaryPath: summary)
+        configuration.distanceAware = windowMode == .aware
+        if let fabricState {
+            let state = try FabricState.load(fabricState)
+            configuration.pathProfile = { from, to in
+                state.plan.path(from: from, to: to).map { (latency: $0.latency, rate: $0.rate) }
+            }
+        }
+        let coordinator = try Coordinator(configuration: configuration, transport: transport, logger: logger)
         let endpoint = try await coordinator.start()
         print("tributary coordinator listening on \(endpoint)")
         fflush(nil)
@@ -97,4 +109,8 @@ actor ResultBox {
     private var summaries: [JobSummary] = []
     func set(_ s: [JobSummary]) { summaries = s }
     var value: [JobSummary] { summaries }
+}
+
+enum WindowMode: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case aware, fixed
 }

@@ -33,6 +33,15 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(help: "Write the job summary JSON here as well.")
     var summary: String?
 
+    @Flag(help: "Run every process in its own network namespace of the emulated fabric (as root).")
+    var fabric = false
+
+    @Flag(help: "Leave the fabric up afterwards (with --fabric).")
+    var keepFabric = false
+
+    @Option(help: "aware: windows from the longest path's bandwidth-delay product; fixed: --window as given.")
+    var windowMode: WindowMode = .aware
+
     @OptionGroup var workload: WorkloadOptions
     @OptionGroup var common: CommonOptions
 
@@ -52,11 +61,15 @@ struct LaunchCommand: AsyncParsableCommand {
         let logDirectory = logDir ?? ClusterRunner.makeTempDirectory("tributary-launch")
         print("tributary launch: \(topology.name), \(n) workers, \(tree.nodes.count) aggregators "
               + "(root \(tree.root)), transport \(common.transport.rawValue); logs in \(logDirectory)")
-        let runner = ClusterRunner(
+        let session = fabric ? try FabricSession(config: config, topology: topology, keep: keepFabric) : nil
+        defer { session?.close() }
+        var runner = ClusterRunner(
             config: config, topology: topology, workers: n, transport: common.transport,
             logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window, timeout: timeout,
             opTimeout: opTimeout, logDirectory: logDirectory, summaryFile: summary ?? "\(logDirectory)/summary.json",
             workerArguments: workload.arguments)
+        runner.fabric = session.map { ($0.state, $0.path) }
+        runner.windowMode = windowMode
         let outcome = try runner.run()
         var ok = outcome.failure == nil
         if let summary = outcome.summary {

@@ -23,10 +23,16 @@ final class ProcessSupervisor: @unchecked Sendable {
 
     /// Starts `tributary <arguments>` with output to `<logDirectory>/<name>.log`.
     @discardableResult
-    func start(name: String, arguments: [String]) throws -> Child {
+    func start(name: String, arguments: [String], wrapper: [String] = []) throws -> Child {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        if wrapper.isEmpty {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        } else {
+            // e.g. `ip netns exec <ns>`: it execs the command, so the pid and stdin stay the child's.
+            process.executableURL = URL(fileURLWithPath: wrapper[0])
+            process.arguments = Array(wrapper.dropFirst()) + [executable] + arguments
+        }
         let logPath = "\(logDirectory)/\(name.replacingOccurrences(of: " ", with: "-")).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))

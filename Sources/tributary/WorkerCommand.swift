@@ -128,8 +128,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds without progress before an operation fails naming what is missing.")
     var timeout: Int = 60
 
+    @Option(help: "Where this rank listens for its host-ring predecessor.")
+    var ringListen: Endpoint = Endpoint(host: "127.0.0.1", port: 0)
+
     @OptionGroup var workload: WorkloadOptions
     @OptionGroup var common: CommonOptions
+    @OptionGroup var fabric: FabricOptions
 
     func validate() throws {
         guard size > 0, rank >= 0, rank < size else { throw ValidationError("--rank must be in 0..<--size") }
@@ -139,14 +143,16 @@ struct WorkerCommand: AsyncParsableCommand {
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.worker.\(rank)")
-        let (data, why) = try common.transport.resolve(localName: "rank \(rank)", logger: logger)
+        let (base, why) = try common.transport.resolve(localName: "rank \(rank)", logger: logger)
         logger.info("data transport: \(why)")
+        let data = try fabric.dataTransport(base: base, logger: logger)
         let control = TCPTransport(localName: "rank \(rank)")
         let communicator: Communicator
         do {
             communicator = try await Communicator.join(
                 WorkerConfiguration(coordinator: coordinator, jobName: job, rank: rank, worldSize: size, host: host,
-                                    operationTimeout: .seconds(timeout), joinTimeout: .seconds(timeout)),
+                                    operationTimeout: .seconds(timeout), joinTimeout: .seconds(timeout),
+                                    ringListen: ringListen),
                 control: control, data: data, logger: logger)
         } catch {
             writeStderr("tributary worker rank \(rank): cannot join job \(job): \(error)")

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Fabric
+import Foundation
+import Logging
+import Transport
+import TransportTCP
+import TributaryCore
+
+/// What `fabric up` leaves behind for the processes that run inside the fabric: the plan (who has
+/// which address, what every link is) and whether the kernel enforces delay itself (netem).
+struct FabricState: Codable {
+    var plan: FabricPlan
+    var netem: Bool
+    var topologyPath: String
+
+    static let directory = "/run/tributary"
+
+    static func path(for name: String) -> String { "\(directory)/fabric-\(name).json" }
+
+    func save() throws -> String {
+        try FileManager.default.createDirectory(atPath: Self.directory, withIntermediateDirectories: true)
+        let path = Self.path(for: plan.name)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    static func load(_ path: String) throws -> FabricState {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("no fabric state at \(path): run `tributary fabric up` first")
+        }
+        return try JSONDecoder().decode(FabricState.self, from: data)
+    }
+
+    /// The node whose data address is `host`.
+    func node(withAddress host: String) -> FabricPlan.Node? { plan.nodes.first { $0.dataAddress == host } }
+
+    /// Path delay from `node` to the peer at `host`, when the data path must emulate it.
+    func delay(from node: String, toAddress host: String) -> LinkDelay? {
+        guard !netem, let peer = self.node(withAddress: host), let path = plan.path(from: node, to: peer.name) else {
+            return nil
+        }
+        return LinkDelay(latency: path.latency, jitter: path.jitter)
+    }
+}
+
+/// Options of a process that runs inside an emulated fabric.
+struct FabricOptions: ParsableArguments {
+    @Option(help: "Fabric state written by `tributary fabric up` (enables the data-path link emulator).")
+    var fabricState: String?
+
+    @Option(help: "This process's node in the fabric (switch or host name).")
+    var node: String?
+
+    @Option(help: "Seed of the emulated links' jitter.")
+    var linkSeed: UInt64 = 1
+
+    /// TCP, with the seeded delay layer on top when the fabric's kernel has no netem.
+    func dataTransport(base: TCPTransport, logger: Logger) throws -> any FrameTransport {
+        guard let fabricState else { return base }
+        guard let node else { throw ValidationError("--fabric-state needs --node") }
+        let state = try FabricState.load(fabricState)
+        if state.netem {
+            logger.info("link delay and jitter enforced by netem")
+            return base
+        }
+        logger.info("link delay and jitter emulated in the data path (no netem in this kernel)")
+        return LinkEmulatedTransport(base: base, seed: linkSeed &+ UInt64(abs(node.hashValue % 1_000_003))) { host in
+            state.delay(from: node, toAddress: host)
+        }
+    }
+}
+
+struct FabricCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fabric",
+        abstract: "Build, inspect or remove the emulated fabric: a network namespace per host and switch, shaped veth "
+            + "links, a management network.",
+        subcommands: [Up.self, Down.self, Status.self])
+
+    struct Up: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create the fabric of a topology (as root).")
+        @Option(help: "Topology file.") var config: String = "Configs/default.yaml"
+
+        func run() throws {
+            let topology = try loadTopology(config)
+            let plan = try FabricPlan(topology: topology)
+            let controller = FabricController(plan: plan) { print($0) }
+            let start = Date()
+            try controller.up()
+            let state = FabricState(plan: plan, netem: FabricController.netemAvailable(), topologyPath: config)
+            let path = try state.save()
+            print(String(format: "fabric %@ up in %.1f s: %d namespaces, %d links; state in %@", plan.name,
+                         Date().timeIntervalSince(start), plan.nodes.count + 1, plan.links.count, path))
+            print(try controller.status().render())
+        }
+    }
+
+    struct Down: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove everything `up` made (idempotent; also after a crash half-way).")
+        @Option(help: "Topology file.") var config: String = "Configs/default.yaml"
+
+        func run() throws {
+            let topology = try loadTopology(config)
+            let plan = try FabricPlan(topology: topology)
+            try FabricController(plan: plan) { print($0) }.down()
+            try? FileManager.default.removeItem(atPath: FabricState.path(for: plan.name))
+            print("fabric \(plan.name) down")
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per namespace and link: present or not, and which mechanism enforces rate, delay, jitter, loss.")
+        @Option(help: "Topology file.") var config: String = "Configs/default.yaml"
+
+        func run() throws {
+            let topology = try loadTopology(config)
+            let plan = try FabricPlan(topology: topology)
+            print(try FabricController(plan: plan).status().render())
+        }
+    }
+}
+
+func loadTopology(_ path: String) throws -> Topology {
+    do {
+        return try Topology.load(path: path)
+    } catch {
+        writeStderr("tributary: \(error)")
+        throw ExitCode(2)
+    }
+}
+
+/// A fabric for one `launch`/`bench` run: reuses one that is already up, otherwise brings it up
+/// and takes it down again when the run ends (whatever happened).
+final class FabricSession {
+    let state: FabricState
+    let path: String
+    private let controller: FabricController?
+
+    init(config: String, topology: Topology, keep: Bool) throws {
+        let plan = try FabricPlan(topology: topology)
+        let existing = FabricState.path(for: plan.name)
+        if FileManager.default.fileExists(atPath: existing), let state = try? FabricState.load(existing),
+           (try? FabricController(plan: plan).status().complete) == true {
+            self.state = state
+            self.path = existing
+            self.controller = nil
+            print("fabric \(plan.name): using the fabric that is already up (\(existing))")
+            return
+        }
+        let controller = FabricController(plan: plan)
+        let start = Date()
+        do {
+            try controller.up()
+        } catch {
+            try? controller.down()
+            throw error
+        }
+        state = FabricState(plan: plan, netem: FabricController.netemAvailable(), topologyPath: config)
+        path = try state.save()
+        self.controller = keep ? nil : controller
+        print(String(format: "fabric %@ up in %.1f s (%d namespaces, %d shaped links; delay and jitter by %@)",
+                     plan.name, Date().timeIntervalSince(start), plan.nodes.count + 1, plan.links.count,
+                     state.netem ? "netem" : "the tributary data path"))
+    }
+
+    func close() {
+        guard let controller else { return }
+        do {
+            try controller.down()
+            try? FileManager.default.removeItem(atPath: path)
+        } catch {
+            writeStderr("tributary: fabric down failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// `launch --fabric`: every process in its own namespace, links shaped. Needs root and `ip netns`.
+let canUseNamespaces = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+
+@Suite(.serialized, .enabled(if: canUseNamespaces, "needs root and `ip netns` to build the fabric"))
+struct FabricLaunchTests {
+    static func namespaces(prefix: String) -> [String] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        p.arguments = ["netns", "list"]
+        let out = Pipe()
+        p.standardOutput = out
+        try? p.run()
+        p.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return text.split(separator: "\n").map { String($0.split(separator: " ").first ?? "") }
+            .filter { $0.hasPrefix(prefix) }
+    }
+
+    @Test(arguments: ["leaf-spine-fabric", "multi-site-fabric", "rail-optimized"])
+    func validatedAllreduceInTheFabricLeavesNothingBehind(config: String) throws {
+        defer { _ = try? LaunchTests.tributary(["fabric", "down", "--config", "Configs/\(config).yaml"]) }
+        let run = try LaunchTests.tributary([
+            "launch", "--fabric", "--config", "Configs/\(config).yaml", "--counts", "0,1,1000,65537,300000",
+            "--collectives", "allreduce,broadcast", "--algos", "innetwork,ring", "--specials",
+        ], timeout: 300)
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.stdout.contains("validated against the host replay, 0 wrong"), "\(run.stdout)")
+        #expect(run.stdout.contains("tributary launch: OK"))
+        let leftovers = Self.namespaces(prefix: "trib-")
+        #expect(leftovers.isEmpty, "namespaces left behind: \(leftovers)")
+    }
+
+    @Test func fabricUpStatusDownIsIdempotent() throws {
+        let config = "Configs/leaf-spine-fabric.yaml"
+        defer { _ = try? LaunchTests.tributary(["fabric", "down", "--config", config]) }
+        let down0 = try LaunchTests.tributary(["fabric", "down", "--config", config])
+        #expect(down0.status == 0, "down with nothing up: \(down0.output)")
+        let up = try LaunchTests.tributary(["fabric", "up", "--config", config])
+        #expect(up.status == 0, "\(up.output)")
+        #expect(!Self.namespaces(prefix: "trib-").isEmpty)
+        let status = try LaunchTests.tributary(["fabric", "status", "--config", config])
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("tbf") || status.stdout.contains("htb"), "\(status.stdout)")
+        let down = try LaunchTests.tributary(["fabric", "down", "--config", config])
+        #expect(down.status == 0)
+        #expect(Self.namespaces(prefix: "trib-").isEmpty)
+        let again = try LaunchTests.tributary(["fabric", "down", "--config", config])
+        #expect(again.status == 0)
+    }
+}
