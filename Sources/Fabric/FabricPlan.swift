@@ -119,9 +119,15 @@ public struct FabricPlan: Sendable, Codable, Equatable {
     /// bound on the path's spread); `hops` counts links. nil when a node is unknown or unreachable;
     /// a node to itself is zero hops at infinite rate.
     public func path(from: String, to: String) -> (latency: Double, jitter: Double, rate: Double, hops: Int)? {
+        pathProfile(from: from, to: to).map { ($0.latency, $0.jitter, $0.rate, $0.hops) }
+    }
+
+    /// `path(from:to:)` plus the path's loss (1 − Π(1 − loss) over its links).
+    public func pathProfile(from: String, to: String)
+        -> (latency: Double, jitter: Double, rate: Double, loss: Double, hops: Int)? {
         guard node(from) != nil, let target = node(to) else { return nil }
         let destination = target.dataAddress + "/32"
-        var latency = 0.0, jitter = 0.0, rate = Double.infinity, hops = 0
+        var latency = 0.0, jitter = 0.0, rate = Double.infinity, hops = 0, delivered = 1.0
         var current = from
         while current != to {
             guard hops < nodes.count,
@@ -134,10 +140,11 @@ public struct FabricPlan: Sendable, Codable, Equatable {
             latency += link.latency
             jitter += link.jitter
             rate = min(rate, link.rate)
+            delivered *= 1 - link.loss
             hops += 1
             current = link.a.node == current && link.a.interface == route.interface ? link.b.node : link.a.node
         }
-        return (latency, jitter, rate, hops)
+        return (latency, jitter, rate, 1 - delivered, hops)
     }
 
     /// Every namespace of the fabric: the management namespace first, then one per node.

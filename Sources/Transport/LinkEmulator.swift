@@ -7,10 +7,14 @@ public struct LinkDelay: Sendable, Equatable, Codable {
     public var latency: Double
     /// Jitter in seconds: each frame's delay is latency ± jitter (uniform, seeded).
     public var jitter: Double
+    /// Packet loss fraction. Frames ride on TCP, which never loses them, so loss shows as what TCP
+    /// makes of it: a frame with a lost packet arrives one retransmission (a round trip) later.
+    public var loss: Double
 
-    public init(latency: Double, jitter: Double) {
+    public init(latency: Double, jitter: Double, loss: Double = 0) {
         self.latency = latency
         self.jitter = jitter
+        self.loss = loss
     }
 }
 
@@ -50,7 +54,7 @@ public final class LinkEmulatedTransport: FrameTransport, @unchecked Sendable {
 
     public func connect(to endpoint: Endpoint) async throws -> any FrameConnection {
         let connection = try await base.connect(to: endpoint)
-        if let delay = delayTo(endpoint.host), delay.latency > 0 || delay.jitter > 0 {
+        if let delay = delayTo(endpoint.host), delay.latency > 0 || delay.jitter > 0 || delay.loss > 0 {
             return DelayedConnection(base: connection, delay: delay, seed: nextSeed())
         }
         return connection
@@ -58,7 +62,7 @@ public final class LinkEmulatedTransport: FrameTransport, @unchecked Sendable {
 
     private func wrap(_ connection: any FrameConnection) -> any FrameConnection {
         let host = String(connection.peer.split(separator: ":").first ?? "")
-        if let delay = delayTo(host), delay.latency > 0 || delay.jitter > 0 {
+        if let delay = delayTo(host), delay.latency > 0 || delay.jitter > 0 || delay.loss > 0 {
             return DelayedConnection(base: connection, delay: delay, seed: nextSeed())
         }
         return connection
@@ -117,23 +121,36 @@ final class DelayedConnection: FrameConnection, @unchecked Sendable {
 
     deinit { sender.cancel() }
 
-    /// latency ± jitter from a splitmix64 sequence; never earlier than the previous frame.
-    private func releaseTime() -> ContinuousClock.Instant {
+    /// A uniform draw in [0, 1) from a splitmix64 sequence (seeded, so a run can be replayed).
+    private func draw() -> Double {
+        rng &+= 0x9E37_79B9_7F4A_7C15
+        var z = rng
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Double(z >> 11) / Double(1 << 53)
+    }
+
+    /// latency ± jitter, plus a retransmission round trip when one of the frame's packets is lost;
+    /// never earlier than the previous frame.
+    private func releaseTime(bytes: Int) -> ContinuousClock.Instant {
         lock.withLock {
-            rng &+= 0x9E37_79B9_7F4A_7C15
-            var z = rng
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            let unit = Double(z >> 11) / Double(1 << 53) * 2 - 1
-            let seconds = max(0, delay.latency + delay.jitter * unit)
+            var seconds = max(0, delay.latency + delay.jitter * (draw() * 2 - 1))
+            if delay.loss > 0 {
+                let packets = Double(max(1, bytes / 1448))
+                if draw() < 1 - pow(1 - delay.loss, packets) { seconds += 2 * delay.latency + 0.0002 }
+            }
             let candidate = ContinuousClock.now + .nanoseconds(Int64(seconds * 1e9))
             lastRelease = max(lastRelease, candidate)
             return lastRelease
         }
     }
 
-    func send(_ frame: Frame) { queue.yield((releaseTime(), frame)) }
+    func send(_ frame: Frame) {
+        var bytes = 64
+        if case .chunk(_, let payload) = frame { bytes += payload.count }
+        queue.yield((releaseTime(bytes: bytes), frame))
+    }
 
     func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer) {
         // The caller may reuse its memory at once; the frame waits, so it keeps a copy.

@@ -38,10 +38,11 @@ struct FabricState: Codable {
 
     /// Path delay from `node` to the peer at `host`, when the data path must emulate it.
     func delay(from node: String, toAddress host: String) -> LinkDelay? {
-        guard !netem, let peer = self.node(withAddress: host), let path = plan.path(from: node, to: peer.name) else {
+        guard !netem, let peer = self.node(withAddress: host),
+              let path = plan.pathProfile(from: node, to: peer.name) else {
             return nil
         }
-        return LinkDelay(latency: path.latency, jitter: path.jitter)
+        return LinkDelay(latency: path.latency, jitter: path.jitter, loss: path.loss)
     }
 }
 

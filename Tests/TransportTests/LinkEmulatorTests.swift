@@ -40,6 +40,24 @@ import TributaryCore
         await listener.close()
     }
 
+    /// Loss on a TCP-carried frame is a retransmission: with every packet lost, each frame arrives
+    /// one extra round trip late (never dropped).
+    @Test func lossCostsARoundTripNotTheFrame() async throws {
+        let base = InProcessTransport()
+        let net = LinkEmulatedTransport(base: base, seed: 3) { _ in LinkDelay(latency: 0.02, jitter: 0, loss: 1) }
+        let listener = try await base.listen(on: Endpoint(host: "inproc", port: 0))
+        let client = try await net.connect(to: listener.endpoint)
+        var accepted = listener.connections.makeAsyncIterator()
+        let server = try #require(await accepted.next())
+        let start = ContinuousClock.now
+        client.send(Self.chunk(1))
+        var frames = server.inbound.makeAsyncIterator()
+        #expect(try await frames.next() == Self.chunk(1))
+        #expect(ContinuousClock.now - start >= .milliseconds(59), "latency + retransmission round trip")
+        client.close()
+        await listener.close()
+    }
+
     @Test func noDelayForUnknownPeersPassesStraightThrough() async throws {
         let base = InProcessTransport()
         let net = LinkEmulatedTransport(base: base, seed: 1) { _ in nil }
