@@ -19,11 +19,15 @@ struct FabricLaunchTests {
             .filter { $0.hasPrefix(prefix) }
     }
 
-    @Test(arguments: ["leaf-spine-fabric", "multi-site-fabric", "rail-optimized"])
-    func validatedAllreduceInTheFabricLeavesNothingBehind(config: String) throws {
+    /// Every shipped topology, in its own fabric; the large ones with a subset of their hosts
+    /// (the tree and the fabric still cover every switch on the way).
+    @Test(arguments: [("default", 8), ("leaf-spine-fabric", 8), ("multi-site-fabric", 8), ("multi-site", 8),
+                      ("rail-optimized", 4), ("leaf-spine-large", 12), ("fat-tree", 12)])
+    func validatedAllreduceInTheFabricLeavesNothingBehind(config: String, workers: Int) throws {
         defer { _ = try? LaunchTests.tributary(["fabric", "down", "--config", "Configs/\(config).yaml"]) }
         let run = try LaunchTests.tributary([
-            "launch", "--fabric", "--config", "Configs/\(config).yaml", "--counts", "0,1,1000,65537,300000",
+            "launch", "--fabric", "--config", "Configs/\(config).yaml", "--workers", "\(workers)",
+            "--counts", "0,1,1000,65537,300000",
             "--collectives", "allreduce,broadcast", "--algos", "innetwork,ring", "--specials",
         ], timeout: 300)
         #expect(run.status == 0, "\(run.output)")
