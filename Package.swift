@@ -24,6 +24,11 @@ let package = Package(
     targets: [
         // No I/O: dtypes, kernels, wire format, topology and trees, inputs, replay.
         .target(name: "TributaryCore", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // libibverbs + librdmacm (headers from libibverbs-dev / librdmacm-dev; scripts/setup installs them).
+        .systemLibrary(name: "CVerbs", pkgConfig: "libibverbs",
+                       providers: [.apt(["libibverbs-dev", "librdmacm-dev"])]),
+        // Swift owners of every verbs object (RAII), typed errors with one case per C call.
+        .target(name: "Verbs", dependencies: ["CVerbs"]),
         // The transport contract and the in-process transport used by tests.
         .target(name: "Transport", dependencies: ["TributaryCore"]),
         // TCP over SwiftNIO.
@@ -48,7 +53,7 @@ let package = Package(
         // The emulated fabric: namespaces, veth links, tc shaping, management network.
         .target(name: "Fabric", dependencies: ["TributaryCore"]),
         .executableTarget(name: "tributary", dependencies: [
-            "Bench", "Fabric",
+            "Bench", "Fabric", "Verbs",
             "TributaryCore", "Transport", "TransportTCP", "Aggregator", "Worker", "Coordinator",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,5 +70,6 @@ let package = Package(
         .testTarget(name: "LaunchTests", dependencies: ["TributaryCore"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TributaryCore"]),
         .testTarget(name: "FabricTests", dependencies: ["Fabric", "TributaryCore"]),
+        .testTarget(name: "VerbsTests", dependencies: ["Verbs"]),
     ].filter { !coreOnly || $0.name == "TributaryCore" || $0.name == "TributaryCoreTests" }
 )
