@@ -18,6 +18,10 @@ public protocol FrameConnection: AnyObject, Sendable {
     /// Sends a frame that goes to several connections (a result fanned out to every child): the
     /// transport encodes it once and reuses the bytes for each connection.
     func send(_ frame: SharedFrame)
+    /// Asks the transport to write chunk payloads straight into memory the receiver names (nil:
+    /// back to arrays). Transports that cannot simply ignore it; see `FrameParser.Placement` for
+    /// how a placed chunk is delivered.
+    func setPlacement(_ placement: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?)
     /// Sends the frame and waits until the transport has handed it to the peer or the OS.
     func sendAndWait(_ frame: Frame) async throws
     /// Closes both directions; `inbound` finishes.
@@ -45,6 +49,8 @@ public final class SharedFrame: @unchecked Sendable {
 
 extension FrameConnection {
     public func send(_ frame: SharedFrame) { send(frame.frame) }
+
+    public func setPlacement(_ placement: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?) {}
 
     public func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer) {
         send(.chunk(header, payload: Array(payload)))

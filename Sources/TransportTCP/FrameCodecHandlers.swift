@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Transport
 import TributaryCore
@@ -64,6 +65,8 @@ final class FrameReadHandler: ChannelInboundHandler {
     private let localName: String
     private var parser: FrameParser
     private var failed = false
+    /// Set from the receiver's thread, read on the event loop.
+    let placement = PlacementBox()
 
     init(continuation: AsyncThrowingStream<Frame, Error>.Continuation, peer: String, localName: String, maxBody: Int) {
         self.continuation = continuation
@@ -76,9 +79,10 @@ final class FrameReadHandler: ChannelInboundHandler {
         guard !failed else { return }
         let buffer = unwrapInboundIn(data)
         let continuation = self.continuation
+        let place = placement.current
         do {
             try buffer.withUnsafeReadableBytes { raw in
-                try parser.feed(raw) { continuation.yield($0) }
+                try parser.feed(raw, placement: place) { continuation.yield($0) }
             }
         } catch let error as WireError {
             reject(context: context, error)
@@ -118,5 +122,16 @@ final class FrameReadHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(.frame(.control(.error(report))))).whenComplete { _ in
             bound.value.close(promise: nil)
         }
+    }
+}
+
+/// The current placement function of one connection, swapped atomically under a lock.
+final class PlacementBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?
+
+    var current: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }

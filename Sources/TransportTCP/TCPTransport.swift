@@ -107,7 +107,10 @@ final class TCPConnection: FrameConnection, @unchecked Sendable {
     let inbound: AsyncThrowingStream<Frame, Error>
     private let channel: Channel
 
-    private init(channel: Channel, peer: String, inbound: AsyncThrowingStream<Frame, Error>) {
+    private let placement: PlacementBox
+
+    private init(channel: Channel, peer: String, inbound: AsyncThrowingStream<Frame, Error>, placement: PlacementBox) {
+        self.placement = placement
         self.channel = channel
         self.peer = peer
         self.inbound = inbound
@@ -119,13 +122,17 @@ final class TCPConnection: FrameConnection, @unchecked Sendable {
         let (stream, continuation) = AsyncThrowingStream<Frame, Error>.makeStream()
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(FrameWriteHandler())
-        try ops.addHandler(FrameReadHandler(continuation: continuation, peer: peer, localName: localName,
-                                            maxBody: maxBody))
-        return TCPConnection(channel: channel, peer: peer, inbound: stream)
+        let reader = FrameReadHandler(continuation: continuation, peer: peer, localName: localName, maxBody: maxBody)
+        try ops.addHandler(reader)
+        return TCPConnection(channel: channel, peer: peer, inbound: stream, placement: reader.placement)
     }
 
     func send(_ frame: Frame) {
         channel.writeAndFlush(OutboundFrame.frame(frame), promise: nil)
+    }
+
+    func setPlacement(_ placement: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?) {
+        self.placement.current = placement
     }
 
     func send(_ frame: SharedFrame) {

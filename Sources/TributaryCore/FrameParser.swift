@@ -14,8 +14,17 @@ public struct FrameParser: Sendable {
         case preamble
         case chunkHeader(bodyLength: Int)
         case payload(ChunkHeader)
+        /// The payload goes straight to memory the receiver named (see `Placement`).
+        case placed(ChunkHeader, address: Int)
         case controlBody(bodyLength: Int)
     }
+
+    /// Where a chunk's payload should land, if the receiver already knows (a worker placing results
+    /// straight into its receive buffer, as RDMA would): the pointer must have room for
+    /// `payloadLength` bytes and stay valid until the frame is delivered. A placed chunk is
+    /// delivered as `.chunk(header, payload: [])` with `header.payloadLength > 0` — the one case
+    /// where the payload array is shorter than the header says.
+    public typealias Placement = (ChunkHeader) -> UnsafeMutableRawPointer?
 
     public init(maxBody: Int = WireFormat.defaultMaxBody) {
         self.maxBody = maxBody
@@ -26,7 +35,7 @@ public struct FrameParser: Sendable {
     public var pendingBytes: Int {
         switch state {
         case .preamble, .chunkHeader: return prefix.count
-        case .payload: return prefix.count + filled
+        case .payload, .placed: return prefix.count + filled
         case .controlBody: return prefix.count + filled
         }
     }
@@ -39,22 +48,25 @@ public struct FrameParser: Sendable {
         switch state {
         case .preamble: return WireFormat.preambleSize
         case .chunkHeader(let n), .controlBody(let n): return WireFormat.preambleSize + n
-        case .payload(let h): return WireFormat.preambleSize + ChunkHeader.encodedSize + Int(h.payloadLength)
+        case .payload(let h), .placed(let h, _):
+            return WireFormat.preambleSize + ChunkHeader.encodedSize + Int(h.payloadLength)
         }
     }
 
     /// Consumes `bytes`, calling `emit` for every frame completed.
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (Frame) -> Void) throws(WireError) {
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, placement: Placement? = nil,
+                              _ emit: (Frame) -> Void) throws(WireError) {
         if let failed { throw failed }
         do {
-            try consume(bytes, emit)
+            try consume(bytes, placement, emit)
         } catch {
             failed = error
             throw error
         }
     }
 
-    private mutating func consume(_ bytes: UnsafeRawBufferPointer, _ emit: (Frame) -> Void) throws(WireError) {
+    private mutating func consume(_ bytes: UnsafeRawBufferPointer, _ placement: Placement?,
+                                  _ emit: (Frame) -> Void) throws(WireError) {
         var i = 0
         let n = bytes.count
         while i < n {
@@ -91,6 +103,9 @@ public struct FrameParser: Sendable {
                 if length == 0 {
                     emit(.chunk(header, payload: []))
                     reset()
+                } else if let target = placement?(header) {
+                    filled = 0
+                    state = .placed(header, address: Int(bitPattern: target))
                 } else {
                     body = Array(unsafeUninitializedCapacity: length) { _, count in count = length }
                     filled = 0
@@ -108,6 +123,15 @@ public struct FrameParser: Sendable {
                     let payload = body
                     body = []
                     emit(.chunk(header, payload: payload))
+                    reset()
+                }
+            case .placed(let header, let address):
+                let take = min(Int(header.payloadLength) - filled, n - i)
+                (UnsafeMutableRawPointer(bitPattern: address)! + filled).copyMemory(from: bytes.baseAddress! + i, byteCount: take)
+                filled += take
+                i += take
+                if filled == Int(header.payloadLength) {
+                    emit(.chunk(header, payload: []))
                     reset()
                 }
             case .controlBody:

@@ -464,6 +464,22 @@ public final class Communicator {
                 data!.send(.chunk(template, payload: []))
             }
         }
+        // Results land straight in the receive buffer when the transport can place them (one copy
+        // fewer, as RDMA would); anything that does not match this call falls back to arrays.
+        if call.receives, count > 0, let recv {
+            let base = Int(bitPattern: recv)
+            let job = assignment.job
+            data?.setPlacement { h in
+                guard h.job == job, h.opSeq == seq, h.flags == [.result], h.dtype == dtype,
+                      h.collective == collective, Int(h.chunkIndex) < chunks else { return nil }
+                let offset = Int(h.chunkIndex) * per
+                let elements = min(per, count - offset)
+                guard Int(h.elementOffset) == offset, Int(h.elementCount) == elements,
+                      Int(h.payloadLength) == elements * size else { return nil }
+                return UnsafeMutableRawPointer(bitPattern: base)! + offset * size
+            }
+        }
+        defer { if call.receives { data?.setPlacement(nil) } }
         var lastProgress = ContinuousClock.now
         var nextToSend = 0
         var done = [Bool](repeating: false, count: chunks)
@@ -490,10 +506,12 @@ public final class Communicator {
                     guard call.receives, let recv else {
                         throw WorkerError.protocolViolation("rank \(rank): got data for chunk \(k) it does not receive")
                     }
-                    payload.withUnsafeBytes { src in
-                        (recv + offset * size).copyMemory(from: src.baseAddress!, byteCount: src.count)
-                    }
-                    bytesReceived += payload.count
+                    if payload.count == Int(h.payloadLength) {
+                        payload.withUnsafeBytes { src in
+                            (recv + offset * size).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                        }
+                    } // else: the transport already placed it in `recv`.
+                    bytesReceived += Int(h.payloadLength)
                 } else if call.receives && elements > 0 {
                     throw WorkerError.protocolViolation("rank \(rank): result chunk \(k) came without data")
                 }

@@ -90,6 +90,40 @@ import Testing
         #expect(out2 == frames)
     }
 
+    /// A placed payload lands in the receiver's memory, whatever the read sizes, and the frame
+    /// arrives without its array; an unplaced one (placement says nil) arrives as usual.
+    @Test func placementWritesPayloadsInPlace() throws {
+        let frame = Self.chunkFrame(Self.header(count: 5))
+        let control = Frame.control(.shutdown(Shutdown(reason: "x")))
+        var stream: [UInt8] = []
+        WireFormat.encode(frame, into: &stream)
+        WireFormat.encode(control, into: &stream)
+        WireFormat.encode(frame, into: &stream)
+        guard case .chunk(let h, let payload) = frame else { return }
+        for step in [1, 7, 1000] {
+            var target = [UInt8](repeating: 0, count: payload.count)
+            var parser = FrameParser()
+            var out: [Frame] = []
+            var placedOnce = false
+            try target.withUnsafeMutableBytes { t in
+                let address = t.baseAddress!
+                var i = 0
+                while i < stream.count {
+                    let j = min(stream.count, i + step)
+                    try stream[i..<j].withUnsafeBytes { raw in
+                        try parser.feed(raw, placement: { _ in
+                            defer { placedOnce = true }
+                            return placedOnce ? nil : address
+                        }) { out.append($0) }
+                    }
+                    i = j
+                }
+            }
+            #expect(target == payload, "step \(step)")
+            #expect(out == [.chunk(h, payload: []), control, frame], "step \(step)")
+        }
+    }
+
     @Test func partialFrameWaitsForMore() throws {
         let bytes = WireFormat.encode(Self.chunkFrame())
         var acc = FrameAccumulator()
