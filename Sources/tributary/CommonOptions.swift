@@ -4,6 +4,7 @@ import Logging
 import Transport
 import TransportTCP
 import TributaryCore
+import Verbs
 
 /// Options every daemon and the worker share.
 struct CommonOptions: ParsableArguments {
@@ -31,11 +32,16 @@ enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
         case .tcp:
             return (TCPTransport(localName: localName), "tcp (requested)")
         case .auto:
-            let reason = "tcp (auto: this build has no RDMA transport yet)"
+            // Say why TCP runs: no usable device, or (with one) no RDMA transport in this build yet.
+            let readiness = RDMAReadiness.check()
+            let reason = readiness.usable
+                ? "tcp (auto: RDMA is usable here (\(readiness.reason)) but this build has no RDMA transport yet)"
+                : "tcp (auto: \(readiness.reason))"
             logger.debug("transport \(reason)")
             return (TCPTransport(localName: localName), reason)
         case .rdma:
-            throw ValidationError("--transport rdma: this build has no RDMA transport yet; use tcp or auto")
+            throw ValidationError("--transport rdma: this build has no RDMA transport yet (docs/RDMA.md); "
+                                  + "use tcp or auto")
         }
     }
 }

@@ -11,5 +11,6 @@ struct Tributary: AsyncParsableCommand {
             switch tree and prints a summary.
             """,
         subcommands: [LaunchCommand.self, CoordinatorCommand.self, AggregatorCommand.self, WorkerCommand.self,
-                      TopoCommand.self, BenchCommand.self, LimitsCommand.self, FabricCommand.self])
+                      TopoCommand.self, BenchCommand.self, LimitsCommand.self, FabricCommand.self,
+                      DoctorCommand.self])
 }
