@@ -37,6 +37,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // RDMA verbs (RC queue pairs through rdma_cm), same contract as TCP.
+        .target(name: "TransportRDMA", dependencies: ["Transport", "TributaryCore", "Verbs"]),
         .target(name: "Aggregator", dependencies: [
             "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
         ]),
@@ -71,5 +73,6 @@ let package = Package(
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TributaryCore"]),
         .testTarget(name: "FabricTests", dependencies: ["Fabric", "TributaryCore"]),
         .testTarget(name: "VerbsTests", dependencies: ["Verbs"]),
+        .testTarget(name: "TransportRDMATests", dependencies: ["TransportRDMA", "Transport", "TributaryCore", "Verbs"]),
     ].filter { !coreOnly || $0.name == "TributaryCore" || $0.name == "TributaryCoreTests" }
 )
