@@ -263,6 +263,11 @@ public actor Coordinator {
     }
 
     private func registerWorker(_ r: WorkerRegistration, peer: Int) {
+        // Check what can be checked before a job exists, so a bad registration creates nothing.
+        guard r.worldSize > 0, r.rank >= 0, r.rank < r.worldSize else {
+            reject(peer, .configuration, "rank \(r.rank) is out of range for world size \(r.worldSize)")
+            return
+        }
         let job: Job
         if let existing = jobs[r.jobName] {
             job = existing

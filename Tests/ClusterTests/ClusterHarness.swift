@@ -32,6 +32,8 @@ struct ClusterHarness {
     var operationTimeout: Duration = .seconds(60)
     /// Runs against every aggregator's data endpoint before the ranks join (bad-peer tests).
     var rogue: (@Sendable (Endpoint, any FrameTransport) async throws -> Void)?
+    /// Runs against the coordinator's control endpoint before anything registers (bad-peer tests).
+    var coordinatorRogue: (@Sendable (Endpoint, any FrameTransport) async throws -> Void)?
     /// Start the tree's aggregators (false: the job must fall back to the host ring).
     var startAggregators = true
     var aggregatorWait: Duration?
@@ -60,6 +62,7 @@ struct ClusterHarness {
             transport: net, logger: Self.logger)
         let endpoint = try await coordinator.start()
         let coordinatorTask = Task { _ = await coordinator.run() }
+        if let coordinatorRogue { try await coordinatorRogue(endpoint, net) }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
         var daemons: [Task<Void, Error>] = []
         for name in startAggregators ? tree.aggregatorsTopDown : [] {

@@ -122,4 +122,50 @@ import Worker
         }
         for r in results { #expect(try r.get() == [Float](repeating: 28 * 8, count: 2000)) }
     }
+
+    /// The coordinator meets bad peers first: data on the control plane, a future protocol
+    /// version, a switch it does not know, an impossible rank. Each is refused with the cause named,
+    /// and the job that follows still runs.
+    @Test(arguments: TransportKind.allCases)
+    func badControlPeersAreRefusedByName(transport: TransportKind) async throws {
+        let topology = try ClusterHarness.topology("default.yaml")
+        var harness = ClusterHarness(topology: topology, ranks: 4, transport: transport)
+        harness.coordinatorRogue = { endpoint, net in
+            func exchange(_ frames: [Frame]) async throws -> String {
+                let c = try await net.connect(to: endpoint)
+                defer { c.close() }
+                for f in frames { c.send(f) }
+                for try await frame in c.inbound {
+                    if case .control(.error(let r)) = frame { return r.description }
+                }
+                return "closed without an error"
+            }
+            let hello = Frame.control(.hello(Hello(role: .aggregator, name: "rogue")))
+            let chunk = try #require(WireFormatTestFrames.chunk)
+            #expect(try await exchange([chunk]).contains("data chunk on the control plane"))
+            let future = Frame.control(.hello(Hello(role: .worker, protocolVersion: 9, name: "rogue")))
+            #expect(try await exchange([future]).contains("protocol version 9"))
+            let unknownSwitch = Frame.control(.registerAggregator(AggregatorRegistration(
+                switchName: "spine9", dataEndpoint: Endpoint(host: "127.0.0.1", port: 1), pid: 1)))
+            #expect(try await exchange([hello, unknownSwitch]).contains("switch spine9 is not in topology"))
+            let badRank = Frame.control(.registerWorker(WorkerRegistration(
+                jobName: "other", rank: 7, worldSize: 2, host: nil, pid: 1)))
+            #expect(try await exchange([hello, badRank]).contains("rank 7 is out of range"))
+        }
+        let results = try await harness.run { comm -> [Int64] in
+            var a = [Int64](repeating: Int64(comm.rank), count: 100)
+            try await comm.allreduce(&a, op: .sum)
+            return a
+        }
+        for r in results { #expect(try r.get() == [Int64](repeating: 6, count: 100)) }
+    }
+}
+
+enum WireFormatTestFrames {
+    static var chunk: Frame? {
+        let h = ChunkHeader(job: 1, origin: 0, opSeq: 1, totalCount: 1, elementOffset: 0, chunkIndex: 0, chunkCount: 1,
+                            elementCount: 1, collective: .allreduce, dtype: .u8, op: .sum, flags: [], root: 0,
+                            payloadLength: 1)
+        return .chunk(h, payload: [1])
+    }
 }
