@@ -1,0 +1,588 @@
+import Foundation
+import Transport
+import TributaryCore
+import Verbs
+
+/// One RC queue pair carrying the frame byte stream as SEND pieces into the peer's pre-posted
+/// receive buffers.
+///
+/// **Pieces.** Every SEND is `credits u32 LE | stream bytes`: the 4-byte prefix returns receive
+/// credits to the peer, the rest is the next slice of the encoded frame stream (frames are encoded
+/// once, straight into registered send buffers; small frames share a piece, large ones span many).
+/// The receiver feeds each completion's stream bytes to its `FrameParser` — the same parser as TCP,
+/// so framing, placement and every malformed-input check carry over — and reposts the buffer.
+///
+/// **Credits.** `credits` is how many receives the peer has posted that we have not consumed: the
+/// peer's receive count at first (from the handshake), one less per SEND, plus what each incoming
+/// piece's prefix returns. A data piece needs two credits, so the last one is always left for a
+/// credit-only piece (prefix only), sent when half our receive buffers were reposted without a
+/// piece going the other way to carry the count. This cannot deadlock (each side's credit-only
+/// piece always returns at least one credit), and pieces never meet an empty receive queue: RNR
+/// retry is only a backstop. Pieces that cannot go yet wait, staged in send buffers or queued as
+/// bytes, and leave when credits or send buffers come back; `send` never blocks.
+///
+/// **Threads.** Sends run on the caller's thread under `lock`. A dedicated thread per connection
+/// waits on the completion channel (`poll` with a short timeout, so deadlines need no event),
+/// polls the CQ dry, re-arms it, parses receives, reposts them, frees send buffers and sends what
+/// waited. `inbound` is yielded to and finished only on that thread, so frames and the end of the
+/// stream stay in order. CM events (DISCONNECTED) arrive on the CM thread and only set flags.
+///
+/// **Ends.** `close()` sends what is queued, then `rdma_disconnect`s; DISCONNECTED (either side)
+/// moves the QP to ERR, the receives flush after the data that arrived, and `inbound` finishes
+/// (an error if a frame was cut short). A peer that vanishes without a disconnect is caught by a
+/// watchdog: SENDs unacknowledged for `peerTimeout` end the connection with `connectionLost`, and
+/// an idle connection sends an empty keepalive piece every `keepaliveInterval` so that holds when
+/// nothing else is sent. Error completions end it with `connectionLost` naming the work request.
+final class RDMAConnection: FrameConnection, @unchecked Sendable {
+    static let creditPrefix = 4
+    private static let receiveTag: UInt64 = 1 << 32
+
+    let peer: String
+    let inbound: AsyncThrowingStream<Frame, Error>
+    private let continuation: AsyncThrowingStream<Frame, Error>.Continuation
+    private let localName: String
+    private let configuration: RDMATransport.Configuration
+
+    // Verbs objects (ownership in Verbs orders their destruction).
+    let id: CMID
+    private let cmLoop: CMEventLoop
+    private let completionChannel: CompletionChannel
+    private let cq: CompletionQueue
+    private let qp: QueuePair
+    private let receiveRegion: MemoryRegion
+    private let sendRegion: MemoryRegion
+    private let receiveSize: Int
+    private let sendSize: Int
+
+    // Completion thread only.
+    private var parser: FrameParser
+    private var rejected = false
+    private let placement = PlacementBox()
+
+    // Under `lock`.
+    private let lock = NSLock()
+    private var credits = 0
+    private var pieceCapacity = 0
+    private var creditThreshold: Int
+    private var pendingReturn = 0
+    private var freeSend: [Int]
+    private var sendLength: [Int]
+    private var staged: [Int] = []
+    private var pending: [Pending] = []
+    private var pendingHead = 0
+    private var waiters: [Int: [CheckedContinuation<Void, Error>]] = [:]
+    private var postedSends = 0
+    private var postedReceives = 0
+    private var established = false
+    private var acceptingSends = false
+    private var closeRequested = false
+    private var closeDeadline: ContinuousClock.Instant?
+    private var disconnectCalled = false
+    private var disconnectedAt: ContinuousClock.Instant?
+    private var peerDisconnected = false
+    private var flushSeenAt: ContinuousClock.Instant?
+    private var deathReason: TransportError?
+    private var inboundFinished = false
+    private var finishedAt: ContinuousClock.Instant?
+    private var lastPostAt = ContinuousClock.now
+    /// The last time a posted SEND completed (or the first was posted when none was out).
+    private var lastSendProgress = ContinuousClock.now
+
+    private struct Pending {
+        var bytes: [UInt8]
+        var offset: Int
+        var waiter: CheckedContinuation<Void, Error>?
+    }
+
+    /// Creates the PD, completion channel, CQ, QP and buffers on `id` (bound to a device) and posts
+    /// every receive. Runs on a CM thread.
+    init(id: CMID, cmLoop: CMEventLoop, peer: String, localName: String,
+         configuration: RDMATransport.Configuration) throws(VerbsError) {
+        guard let context = id.context else { throw .noDevice("the CM id for \(peer) is not bound to a device") }
+        self.id = id
+        self.cmLoop = cmLoop
+        self.peer = peer
+        self.localName = localName
+        self.configuration = configuration
+        receiveSize = configuration.receiveBufferSize
+        sendSize = configuration.sendBufferSize
+        let pd = try context.allocateProtectionDomain()
+        completionChannel = try CompletionChannel(context: context)
+        let receives = configuration.receiveBufferCount
+        let sends = configuration.sendBufferCount
+        cq = try CompletionQueue(context: context, entries: receives + sends + 16, channel: completionChannel)
+        qp = try id.createQP(pd: pd, cq: cq, capabilities: QueuePair.Capabilities(
+            maxSendWR: sends + 4, maxRecvWR: receives + 4, maxSendSGE: 1, maxRecvSGE: 1))
+        receiveRegion = try MemoryRegion(protectionDomain: pd, allocating: receives * receiveSize,
+                                         access: .localWrite)
+        sendRegion = try MemoryRegion(protectionDomain: pd, allocating: sends * sendSize, access: .localWrite)
+        freeSend = Array((0..<sends).reversed())
+        sendLength = [Int](repeating: 0, count: sends)
+        creditThreshold = max(1, receives / 2)
+        parser = FrameParser(maxBody: configuration.maxBody)
+        (inbound, continuation) = AsyncThrowingStream<Frame, Error>.makeStream()
+        for index in 0..<receives {
+            try qp.postRecv(wrID: Self.receiveTag | UInt64(index),
+                            segment: receiveRegion.segment(offset: index * receiveSize, length: receiveSize))
+        }
+        postedReceives = receives
+    }
+
+    var handshake: Handshake {
+        Handshake(receiveCount: configuration.receiveBufferCount, receiveSize: receiveSize)
+    }
+
+    /// The connection is up: learn the peer's receives and start the completion thread.
+    func establish(peer remote: Handshake) {
+        lock.withLock {
+            credits = remote.receiveCount
+            pieceCapacity = min(sendSize, remote.receiveSize)
+            established = true
+            acceptingSends = true
+        }
+        let thread = Thread { [self] in runCompletions() }
+        thread.name = "rdma-cq \(peer)"
+        thread.start()
+    }
+
+    /// CM events for this connection's id (on the CM thread).
+    func handle(_ event: CMEvent) {
+        switch event {
+        case .disconnected:
+            lock.withLock { peerDisconnected = true }
+            disconnect()
+        case .deviceRemoval:
+            lock.withLock {
+                if deathReason == nil {
+                    deathReason = .connectionLost(peer: peer, reason: "the RDMA device was removed")
+                }
+                peerDisconnected = true
+            }
+            disconnect()
+        default:
+            break
+        }
+    }
+
+    // MARK: Sending
+
+    func send(_ frame: Frame) {
+        switch frame {
+        case .chunk(let header, let payload):
+            payload.withUnsafeBytes { sendChunk(header, payload: $0) }
+        case .control:
+            enqueue(WireFormat.encode(frame), waiter: nil)
+        }
+    }
+
+    func send(_ frame: SharedFrame) {
+        enqueue(frame.encoding { WireFormat.encode(frame.frame) }, waiter: nil)
+    }
+
+    func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer) {
+        let prefixSize = WireFormat.preambleSize + ChunkHeader.encodedSize
+        withUnsafeTemporaryAllocation(byteCount: prefixSize, alignment: 8) { prefix in
+            WireFormat.writeChunkPrefix(header, to: prefix)
+            lock.withLock {
+                guard acceptingSends else { return }
+                // Straight from the caller's memory into registered send buffers while there is room
+                // and nothing is queued ahead; the rest is copied once into the queue.
+                var direct = pendingHead == pending.count
+                var leftover: [UInt8] = []
+                for part in [UnsafeRawBufferPointer(prefix), payload] where part.count > 0 {
+                    var done = 0
+                    if direct {
+                        done = fill(part)
+                        direct = done == part.count
+                    }
+                    if done < part.count {
+                        if leftover.isEmpty { leftover.reserveCapacity(prefixSize + payload.count) }
+                        leftover.append(contentsOf: UnsafeRawBufferPointer(rebasing: part[done...]))
+                    }
+                }
+                if !leftover.isEmpty { pending.append(Pending(bytes: leftover, offset: 0, waiter: nil)) }
+                pump()
+            }
+        }
+    }
+
+    func setPlacement(_ placement: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?) {
+        self.placement.current = placement
+    }
+
+    func sendAndWait(_ frame: Frame) async throws {
+        let bytes = WireFormat.encode(frame)
+        try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, Error>) in
+            enqueue(bytes, waiter: waiter)
+        }
+    }
+
+    /// Sends what is queued, then disconnects (at most `closeTimeout` later); `inbound` finishes.
+    func close() {
+        let now = lock.withLock { () -> Bool in
+            guard !closeRequested else { return false }
+            closeRequested = true
+            acceptingSends = false
+            closeDeadline = .now + configuration.closeTimeout
+            if !established { return true }
+            return isDrained
+        }
+        if now { disconnect() }
+    }
+
+    /// Queues already encoded bytes (shared, not copied) behind earlier ones.
+    private func enqueue(_ bytes: [UInt8], waiter: CheckedContinuation<Void, Error>?) {
+        let refused: TransportError? = lock.withLock {
+            guard acceptingSends else { return deathReason ?? .closed(peer: peer) }
+            pending.append(Pending(bytes: bytes, offset: 0, waiter: waiter))
+            pump()
+            return nil
+        }
+        if let refused { waiter?.resume(throwing: refused) }
+    }
+
+    /// Test hook: raw bytes as if they were frames (for the malformed-input tests).
+    func sendRawBytes(_ bytes: [UInt8]) {
+        enqueue(bytes, waiter: nil)
+    }
+
+    /// Test hook: the process "disappears": the QP goes to ERR without a disconnect request, so the
+    /// peer hears nothing until its own sends fail; this side stops.
+    func vanish() {
+        lock.withLock {
+            acceptingSends = false
+            disconnectCalled = true
+            disconnectedAt = .now
+            deathReason = .closed(peer: peer)
+        }
+        do {
+            try qp.moveToError()
+        } catch {
+            print("vanish: \(error)")
+        }
+    }
+
+    /// For tests and logs: the flow-control state.
+    var debugState: String {
+        lock.withLock {
+            "credits \(credits), posted sends \(postedSends), posted receives \(postedReceives), staged \(staged.count), "
+                + "queued \(pending.count - pendingHead), owed \(pendingReturn), disconnect \(disconnectCalled), "
+                + "peer disconnected \(peerDisconnected), finished \(inboundFinished), qp \(qp.state)"
+        }
+    }
+
+    private var isDrained: Bool { pendingHead == pending.count && staged.isEmpty && postedSends == 0 }
+
+    /// Copies `source` into staged send buffers (the unposted tail first, then free ones); returns
+    /// how many bytes fit. Lock held.
+    private func fill(_ source: UnsafeRawBufferPointer) -> Int {
+        var done = 0
+        let base = sendRegion.buffer.baseAddress!
+        while done < source.count {
+            let index: Int
+            if let last = staged.last, sendLength[last] < pieceCapacity {
+                index = last
+            } else if let free = freeSend.popLast() {
+                index = free
+                sendLength[index] = Self.creditPrefix
+                staged.append(index)
+            } else {
+                break
+            }
+            let take = min(pieceCapacity - sendLength[index], source.count - done)
+            (base + index * sendSize + sendLength[index]).copyMemory(from: source.baseAddress! + done, byteCount: take)
+            sendLength[index] += take
+            done += take
+        }
+        return done
+    }
+
+    /// Moves queued bytes into send buffers and posts what credits allow. Lock held.
+    private func pump() {
+        guard established, deathReason == nil, !disconnectCalled else { return }
+        while pendingHead < pending.count {
+            let item = pending[pendingHead]
+            let done = item.bytes.withUnsafeBytes { fill(UnsafeRawBufferPointer(rebasing: $0[item.offset...])) }
+            pending[pendingHead].offset += done
+            guard pending[pendingHead].offset == item.bytes.count else { break }
+            if let waiter = item.waiter, let last = staged.last { waiters[last, default: []].append(waiter) }
+            pending[pendingHead] = Pending(bytes: [], offset: 0, waiter: nil)
+            pendingHead += 1
+        }
+        if pendingHead == pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingHead = 0
+        } else if pendingHead > 64 && pendingHead * 2 > pending.count {
+            pending.removeFirst(pendingHead)
+            pendingHead = 0
+        }
+        // A data piece leaves the peer's last receive free for a credit-only piece.
+        while !staged.isEmpty && credits >= 2 && !disconnectCalled {
+            post(staged.removeFirst())
+        }
+        if pendingReturn >= creditThreshold && credits >= 1 && !disconnectCalled, let free = freeSend.popLast() {
+            sendLength[free] = Self.creditPrefix
+            post(free)
+        }
+    }
+
+    /// Posts staged buffer `index` with the credits owed so far. Lock held.
+    private func post(_ index: Int) {
+        let at = sendRegion.buffer.baseAddress! + index * sendSize
+        at.storeBytes(of: UInt32(pendingReturn).littleEndian, as: UInt32.self)
+        let returned = pendingReturn
+        pendingReturn = 0
+        credits -= 1
+        do {
+            try qp.postSend(wrID: UInt64(index), .send, segment: sendRegion.segment(offset: index * sendSize,
+                                                                                    length: sendLength[index]))
+            let now = ContinuousClock.now
+            if postedSends == 0 { lastSendProgress = now }
+            lastPostAt = now
+            postedSends += 1
+        } catch {
+            pendingReturn += returned
+            credits += 1
+            freeSend.append(index)
+            dieLocked(.connectionLost(peer: peer, reason: "\(error)"))
+        }
+    }
+
+    // MARK: Completions
+
+    private func runCompletions() {
+        completionChannel.setNonBlocking()
+        var completions: [WorkCompletion] = []
+        completions.reserveCapacity(32)
+        do {
+            try cq.requestNotify()
+        } catch {
+            fail(.connectionLost(peer: peer, reason: "\(error)"))
+        }
+        while true {
+            var descriptor = pollfd(fd: completionChannel.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptor, 1, 50)
+            while (try? completionChannel.nextEvent()) != nil {}
+            try? cq.requestNotify()
+            while true {
+                completions.removeAll(keepingCapacity: true)
+                let taken: Int
+                do {
+                    taken = try cq.poll(into: &completions, maximum: 32)
+                } catch {
+                    fail(.connectionLost(peer: peer, reason: "\(error)"))
+                    break
+                }
+                if taken == 0 { break }
+                for completion in completions { handle(completion) }
+                lock.withLock { pump() }
+            }
+            if tick() { break }
+        }
+        cmLoop.unregister(id.identifier)
+    }
+
+    private func handle(_ completion: WorkCompletion) {
+        let isReceive = completion.wrID & Self.receiveTag != 0
+        let index = Int(completion.wrID & 0xFFFF_FFFF)
+        guard completion.status.isSuccess else {
+            let expected = lock.withLock { () -> Bool in
+                if isReceive { postedReceives -= 1 } else { postedSends -= 1; freeSend.append(index) }
+                if completion.status == .flushed {
+                    if disconnectCalled || peerDisconnected || deathReason != nil { return true }
+                    if flushSeenAt == nil { flushSeenAt = .now }
+                    return true
+                }
+                return false
+            }
+            failWaiters(of: isReceive ? nil : index)
+            if !expected {
+                let error = VerbsError.workCompletion(status: completion.status.description, wrID: completion.wrID,
+                                                      opcode: isReceive ? "RECV" : "SEND", peer: peer)
+                fail(.connectionLost(peer: peer, reason: "\(error)"))
+            }
+            return
+        }
+        if isReceive {
+            receive(index: index, length: completion.byteLength)
+        } else {
+            let resumed = lock.withLock { () -> [CheckedContinuation<Void, Error>] in
+                postedSends -= 1
+                freeSend.append(index)
+                lastSendProgress = .now
+                return waiters.removeValue(forKey: index) ?? []
+            }
+            for waiter in resumed { waiter.resume() }
+        }
+    }
+
+    private func receive(index: Int, length: Int) {
+        let base = UnsafeRawPointer(receiveRegion.buffer.baseAddress! + index * receiveSize)
+        guard length >= Self.creditPrefix else {
+            lock.withLock { postedReceives -= 1 }
+            fail(.connectionLost(peer: peer, reason: "a piece of \(length) bytes has no credit prefix"))
+            return
+        }
+        let returned = Int(UInt32(littleEndian: base.loadUnaligned(as: UInt32.self)))
+        let finished = lock.withLock { inboundFinished }
+        if !rejected && !finished && length > Self.creditPrefix {
+            let bytes = UnsafeRawBufferPointer(start: base + Self.creditPrefix, count: length - Self.creditPrefix)
+            let continuation = self.continuation
+            let place = placement.current
+            do {
+                try parser.feed(bytes, placement: place) { continuation.yield($0) }
+            } catch {
+                reject(error)
+            }
+        }
+        let repost = lock.withLock { () -> Bool in
+            credits += returned
+            postedReceives -= 1
+            return !disconnectCalled
+        }
+        guard repost else { return }
+        do {
+            try qp.postRecv(wrID: Self.receiveTag | UInt64(index),
+                            segment: receiveRegion.segment(offset: index * receiveSize, length: receiveSize))
+            lock.withLock {
+                postedReceives += 1
+                pendingReturn += 1
+            }
+        } catch {
+            // A QP that went to ERR meanwhile refuses the receive: that is the disconnect, not a failure.
+            if !lock.withLock({ disconnectCalled }) { fail(.connectionLost(peer: peer, reason: "\(error)")) }
+        }
+    }
+
+    /// Bytes that do not decode: the cause on `inbound`, an error frame to the peer, then close.
+    private func reject(_ wire: WireError) {
+        rejected = true
+        let kind: ErrorReport.Kind
+        if case .unsupportedVersion = wire { kind = .versionMismatch } else { kind = .malformedFrame }
+        let report = ErrorReport(kind: kind, reporter: localName, message: "rejected frame from \(peer): \(wire)")
+        finishInbound(throwing: .malformedFrame(peer: peer, wire))
+        enqueue(WireFormat.encode(.control(.error(report))), waiter: nil)
+        close()
+    }
+
+    /// Deadlines and the end of the connection; true when the completion thread may stop.
+    private func tick() -> Bool {
+        let now = ContinuousClock.now
+        var callDisconnect = false
+        var lost: TransportError?
+        var cleanEnd = false
+        lock.withLock {
+            if closeRequested && !disconnectCalled, isDrained || closeDeadline.map({ now >= $0 }) ?? true {
+                callDisconnect = true
+            }
+            if established && deathReason == nil && !disconnectCalled && !closeRequested {
+                if postedSends > 0 && now - lastSendProgress > configuration.peerTimeout {
+                    lost = .connectionLost(peer: peer, reason: "no acknowledgement of \(postedSends) SENDs for "
+                        + "\(configuration.peerTimeout) (the peer is gone or its queue pair failed)")
+                } else if now - lastPostAt > configuration.keepaliveInterval && credits >= 2 && staged.isEmpty,
+                          let free = freeSend.popLast() {
+                    // Keepalive: an empty piece (it returns what we owe, too).
+                    sendLength[free] = Self.creditPrefix
+                    post(free)
+                }
+            }
+            if let flushSeenAt, !disconnectCalled, !peerDisconnected, now - flushSeenAt > .seconds(3) {
+                lost = .connectionLost(peer: peer, reason: "the queue pair failed (work requests flushed) without a disconnect")
+            }
+            if disconnectCalled && !inboundFinished,
+               postedReceives == 0 || (disconnectedAt.map { now - $0 > configuration.closeTimeout } ?? false) {
+                cleanEnd = true
+            }
+        }
+        if callDisconnect { disconnect() }
+        if let lost { fail(lost) }
+        if cleanEnd {
+            let reason = lock.withLock { deathReason }
+            if let reason, case .connectionLost = reason {
+                finishInbound(throwing: reason)
+            } else if parser.isAtFrameBoundary || rejected {
+                finishInbound(throwing: nil)
+            } else {
+                finishInbound(throwing: .malformedFrame(
+                    peer: peer, .short(need: parser.partialFrameSize, have: parser.pendingBytes)))
+            }
+        }
+        return lock.withLock {
+            guard inboundFinished, disconnectCalled, let finishedAt else { return false }
+            return (postedSends == 0 && postedReceives == 0) || now - finishedAt > .seconds(5)
+        }
+    }
+
+    /// rdma_disconnect once: the QP goes to ERR (flushing what is posted) and the peer hears of it.
+    private func disconnect() {
+        let first = lock.withLock { () -> Bool in
+            acceptingSends = false
+            guard !disconnectCalled else { return false }
+            disconnectCalled = true
+            disconnectedAt = .now
+            return true
+        }
+        guard first else { return }
+        try? id.disconnect()
+        failAllWaiters()
+    }
+
+    /// A fatal error: `inbound` throws it, sends stop, the connection is torn down.
+    private func fail(_ error: TransportError) {
+        lock.withLock { dieLocked(error) }
+        finishInbound(throwing: error)
+        disconnect()
+        failAllWaiters()
+    }
+
+    private func dieLocked(_ error: TransportError) {
+        if deathReason == nil { deathReason = error }
+        acceptingSends = false
+    }
+
+    private func finishInbound(throwing error: TransportError?) {
+        let first = lock.withLock { () -> Bool in
+            guard !inboundFinished else { return false }
+            inboundFinished = true
+            finishedAt = .now
+            return true
+        }
+        guard first else { return }
+        if let error { continuation.finish(throwing: error) } else { continuation.finish() }
+    }
+
+    private func failWaiters(of index: Int?) {
+        guard let index else { return }
+        let failed = lock.withLock { waiters.removeValue(forKey: index) ?? [] }
+        let error = lock.withLock { deathReason ?? .closed(peer: peer) }
+        for waiter in failed { waiter.resume(throwing: error) }
+    }
+
+    private func failAllWaiters() {
+        let (failed, error) = lock.withLock { () -> ([CheckedContinuation<Void, Error>], TransportError) in
+            var all = waiters.values.flatMap { $0 }
+            waiters.removeAll()
+            for i in pendingHead..<pending.count {
+                if let waiter = pending[i].waiter { all.append(waiter) }
+                pending[i].waiter = nil
+            }
+            if !acceptingSends {
+                pending.removeAll()
+                pendingHead = 0
+            }
+            return (all, deathReason ?? .closed(peer: peer))
+        }
+        for waiter in failed { waiter.resume(throwing: error) }
+    }
+}
+
+/// The current placement function of one connection, swapped under a lock.
+final class PlacementBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?
+
+    var current: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+}

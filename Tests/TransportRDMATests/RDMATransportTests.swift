@@ -1,0 +1,329 @@
+import Foundation
+import Testing
+import Transport
+@testable import TransportRDMA
+import TributaryCore
+import Verbs
+
+/// Whether this host has a usable RDMA device, judged once.
+enum RDMAHost {
+    static let usable = RDMAReadiness.check().usable
+    /// The address to listen on: the guest's rxe0 address, else the chosen port's IPv4 address.
+    static let address: String = ProcessInfo.processInfo.environment["RXE_IP0"]
+        ?? RDMAReadiness.check().choice?.ipv4Address ?? "127.0.0.1"
+}
+
+/// Fails the test instead of hanging the VM when `body` takes longer than `seconds`.
+func within<T: Sendable>(_ seconds: Double, _ what: String,
+                         _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw TimedOut(what: what, seconds: seconds)
+        }
+        return value
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    let what: String
+    let seconds: Double
+    var description: String { "\(what) did not happen within \(seconds) s" }
+}
+
+/// The transport contract (Tests/TransportTests/TransportContractTests.swift) over RDMA, plus the
+/// RDMA-only failure cases. Serialized: soft-RoCE under emulation is slow and memory is small.
+@Suite(.serialized, .enabled(if: RDMAHost.usable, "needs an RDMA device (run inside the rxe VM: scripts/rdma-tests)"))
+struct RDMATransportTests {
+    static func chunk(_ i: Int, elements: Int) -> Frame {
+        let header = ChunkHeader(job: 1, origin: UInt32(i), opSeq: UInt64(i), totalCount: UInt64(elements),
+                                 elementOffset: 0, chunkIndex: 0, chunkCount: 1, elementCount: UInt32(elements),
+                                 collective: .allreduce, dtype: .u32, op: .sum, flags: [], root: 0,
+                                 payloadLength: UInt32(elements * 4))
+        var payload = [UInt8](repeating: 0, count: elements * 4)
+        for j in payload.indices { payload[j] = UInt8(truncatingIfNeeded: j &* 31 &+ i) }
+        return .chunk(header, payload: payload)
+    }
+
+    static func pair(_ net: RDMATransport) async throws -> (any FrameListener, any FrameConnection,
+                                                            any FrameConnection) {
+        let listener = try await net.listen(on: Endpoint(host: RDMAHost.address, port: 0))
+        #expect(listener.endpoint.port != 0, "port 0 must become a real port")
+        let client = try await within(30, "connect") { try await net.connect(to: listener.endpoint) }
+        let server = try await within(30, "accept") {
+            var it = listener.connections.makeAsyncIterator()
+            return try #require(await it.next())
+        }
+        return (listener, client, server)
+    }
+
+    static func receive(_ count: Int, from connection: any FrameConnection, seconds: Double = 60) async throws
+        -> [Frame] {
+        try await within(seconds, "receiving \(count) frames from \(connection.peer)") {
+            var received: [Frame] = []
+            var it = connection.inbound.makeAsyncIterator()
+            while received.count < count, let f = try await it.next() { received.append(f) }
+            return received
+        }
+    }
+
+    @Test func framesArriveWholeAndInOrderBothWays() async throws {
+        let net = RDMATransport(localName: "contract-test")
+        let (listener, client, server) = try await Self.pair(net)
+        let sizes = [0, 1, 3, 1000, 65_537, 1 << 20]
+        var sent: [Frame] = sizes.enumerated().map { Self.chunk($0.offset, elements: $0.element) }
+        sent.append(.control(.hello(Hello(role: .worker, name: "rank 0"))))
+        for f in sent { client.send(f) }
+        #expect(try await Self.receive(sent.count, from: server) == sent)
+        for f in sent.reversed() { server.send(f) }
+        #expect(try await Self.receive(sent.count, from: client) == sent.reversed())
+        client.close()
+        server.close()
+        await listener.close()
+    }
+
+    @Test func closeFinishesThePeersInbound() async throws {
+        let net = RDMATransport(localName: "contract-test")
+        let (listener, client, server) = try await Self.pair(net)
+        client.send(.control(.shutdown(Shutdown(reason: "bye"))))
+        try await within(30, "sendAndWait") {
+            try await client.sendAndWait(.control(.heartbeat(Heartbeat(sequence: 1))))
+        }
+        client.close()
+        let frames = try await within(30, "the server's inbound to finish") {
+            var frames = 0
+            for try await _ in server.inbound { frames += 1 }
+            return frames
+        }
+        #expect(frames == 2)
+        // The closing side's inbound finishes too.
+        try await within(30, "the client's inbound to finish") { for try await _ in client.inbound {} }
+        await listener.close()
+    }
+
+    @Test func connectingToNothingFailsWithTheEndpointNamed() async throws {
+        let net = RDMATransport(localName: "contract-test")
+        let listener = try await net.listen(on: Endpoint(host: RDMAHost.address, port: 0))
+        let endpoint = listener.endpoint
+        await listener.close()
+        do {
+            _ = try await within(30, "connect to fail") { try await net.connect(to: endpoint) }
+            Issue.record("connect to a closed listener succeeded")
+        } catch let error as TransportError {
+            guard case .connectFailed(let e, _) = error else { Issue.record("\(error)"); return }
+            #expect(e == endpoint)
+            #expect("\(error)".contains("\(endpoint)"))
+        }
+    }
+
+    @Test func manyConnectionsToOneListener() async throws {
+        let net = RDMATransport(localName: "contract-test",
+                                configuration: .init(receiveBufferCount: 8, receiveBufferSize: 64 << 10))
+        let listener = try await net.listen(on: Endpoint(host: RDMAHost.address, port: 0))
+        var clients: [any FrameConnection] = []
+        for _ in 0..<8 {
+            clients.append(try await within(30, "connect") { try await net.connect(to: listener.endpoint) })
+        }
+        for (i, c) in clients.enumerated() { c.send(Self.chunk(i, elements: i * 10)) }
+        let seen = try await within(60, "8 connections accepted and read") {
+            var it = listener.connections.makeAsyncIterator()
+            var seen: Set<UInt32> = []
+            var servers: [any FrameConnection] = []
+            for _ in 0..<8 {
+                let server = try #require(await it.next())
+                servers.append(server)
+                var frames = server.inbound.makeAsyncIterator()
+                if case .chunk(let h, let payload)? = try await frames.next() {
+                    #expect(Self.chunk(Int(h.origin), elements: Int(h.elementCount)) == .chunk(h, payload: payload))
+                    seen.insert(h.origin)
+                }
+            }
+            for s in servers { s.close() }
+            return seen
+        }
+        #expect(seen == Set(0..<8))
+        for c in clients { c.close() }
+        await listener.close()
+    }
+
+    /// Bytes that do not decode end only that connection, with the cause told to the sender and
+    /// surfaced on the receiver as a typed error.
+    @Test func malformedBytesAreRejectedWithACause() async throws {
+        let net = RDMATransport(localName: "receiver")
+        let (listener, client, server) = try await Self.pair(net)
+        var frame = WireFormat.encode(Self.chunk(1, elements: 4))
+        frame[12 + 45] = 250 // unknown dtype
+        try #require(client as? RDMAConnection).sendRawBytes(frame)
+        do {
+            try await within(30, "the server to reject") { for try await _ in server.inbound {} }
+            Issue.record("malformed frame was accepted")
+        } catch let error as TransportError {
+            guard case .malformedFrame(let peer, let wire) = error else { Issue.record("\(error)"); return }
+            #expect(wire == .unknownDType(250))
+            #expect(peer == server.peer)
+        }
+        // The sender hears why, then its inbound ends.
+        let reply = try await within(30, "the error frame and the end") {
+            var frames: [Frame] = []
+            do { for try await f in client.inbound { frames.append(f) } } catch {}
+            return frames
+        }
+        guard case .control(.error(let report))? = reply.first else {
+            Issue.record("no error frame came back: \(reply)")
+            return
+        }
+        #expect(report.kind == .malformedFrame)
+        #expect(report.message.contains("unknown dtype 250"))
+        // The listener still accepts and serves others.
+        let good = try await within(30, "connect") { try await net.connect(to: listener.endpoint) }
+        good.send(Self.chunk(2, elements: 2))
+        let second = try await within(30, "accept") {
+            var it = listener.connections.makeAsyncIterator()
+            return try #require(await it.next())
+        }
+        #expect(try await Self.receive(1, from: second) == [Self.chunk(2, elements: 2)])
+        good.close()
+        await listener.close()
+    }
+
+    @Test func peerClosingMidFrameIsAnError() async throws {
+        let net = RDMATransport(localName: "receiver")
+        let (listener, client, server) = try await Self.pair(net)
+        let frame = WireFormat.encode(Self.chunk(1, elements: 100))
+        try #require(client as? RDMAConnection).sendRawBytes(Array(frame.prefix(200)))
+        client.close()
+        await #expect(throws: TransportError.self) {
+            try await within(30, "the server's inbound to end") { for try await _ in server.inbound {} }
+        }
+        await listener.close()
+    }
+
+    /// Far more pieces than either side posts receives, both ways at once, with tiny buffers: the
+    /// credits (piggybacked and credit-only) keep it going, and everything arrives whole and in order.
+    @Test func burstBeyondTheReceiversCreditsArrivesWholeAndInOrder() async throws {
+        let net = RDMATransport(localName: "credits", configuration: .init(
+            receiveBufferCount: 4, receiveBufferSize: 4096, sendBufferCount: 3))
+        let (listener, client, server) = try await Self.pair(net)
+        let frames = (0..<400).map { Self.chunk($0, elements: ($0 * 37) % 3000) }
+        let payload = [UInt8](repeating: 7, count: 10_000)
+        for (i, f) in frames.enumerated() {
+            client.send(f)
+            if i % 4 == 0 { server.send(.control(.heartbeat(Heartbeat(sequence: UInt64(i))))) }
+            if i % 50 == 0 {
+                let h = ChunkHeader(job: 2, origin: 0, opSeq: UInt64(i), totalCount: 2500, elementOffset: 0,
+                                    chunkIndex: 0, chunkCount: 1, elementCount: 2500, collective: .allreduce,
+                                    dtype: .u32, op: .sum, flags: [], root: 0, payloadLength: 10_000)
+                payload.withUnsafeBytes { server.sendChunk(h, payload: $0) }
+            }
+        }
+        async let atServer = Self.receive(frames.count, from: server, seconds: 120)
+        async let atClient = Self.receive(100 + 8, from: client, seconds: 120)
+        #expect(try await atServer == frames)
+        let back = try await atClient
+        #expect(back.count == 108)
+        #expect(back.filter { if case .control = $0 { true } else { false } }.count == 100)
+        client.close()
+        server.close()
+        await listener.close()
+    }
+
+    /// A peer whose queue pair dies without a disconnect: the survivor's sends fail (retry exceeded)
+    /// and its inbound ends with an error naming the peer, within a timeout; it never hangs.
+    @Test func peerDisappearingMidStreamEndsInbound() async throws {
+        let net = RDMATransport(localName: "survivor", configuration: .init(
+            keepaliveInterval: .seconds(1), peerTimeout: .seconds(5)))
+        let (listener, client, server) = try await Self.pair(net)
+        server.send(Self.chunk(1, elements: 100))
+        #expect(try await Self.receive(1, from: client).count == 1)
+        let vanished = try #require(client as? RDMAConnection)
+        vanished.vanish()
+        let ended = try await within(90, "the survivor's inbound to end") { () -> String in
+            var sequence: UInt64 = 0
+            let sender = Task {
+                while !Task.isCancelled {
+                    sequence += 1
+                    server.send(.control(.heartbeat(Heartbeat(sequence: sequence))))
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            defer { sender.cancel() }
+            do {
+                for try await _ in server.inbound {}
+                return "finished"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(ended.contains(server.peer), "\(ended)")
+        print("survivor's inbound ended: \(ended)")
+        withExtendedLifetime(vanished) {}
+        server.close()
+        await listener.close()
+    }
+
+    /// The same while the survivor sends nothing: its keepalive pieces find the peer gone.
+    @Test func peerDisappearingWhileIdleEndsInbound() async throws {
+        let net = RDMATransport(localName: "survivor", configuration: .init(
+            keepaliveInterval: .seconds(1), peerTimeout: .seconds(5)))
+        let (listener, client, server) = try await Self.pair(net)
+        let vanished = try #require(client as? RDMAConnection)
+        vanished.vanish()
+        let ended = try await within(60, "the idle survivor's inbound to end") { () -> String in
+            do {
+                for try await _ in server.inbound {}
+                return "finished"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(ended.contains(server.peer), "\(ended)")
+        withExtendedLifetime(vanished) {}
+        server.close()
+        await listener.close()
+    }
+
+    /// `setPlacement`: chunk payloads land in the receiver's memory, as over TCP.
+    @Test func placementWritesPayloadsWhereTheReceiverSays() async throws {
+        let net = RDMATransport(localName: "placement")
+        let (listener, client, server) = try await Self.pair(net)
+        let target = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { target.deallocate() }
+        let address = Int(bitPattern: target.baseAddress!)
+        server.setPlacement { _ in UnsafeMutableRawPointer(bitPattern: address) }
+        let sent = Self.chunk(3, elements: 200_000)
+        client.send(sent)
+        let got = try await Self.receive(1, from: server)
+        guard case .chunk(let h, let payload)? = got.first, case .chunk(_, let original) = sent else {
+            Issue.record("no chunk: \(got)")
+            return
+        }
+        #expect(payload.isEmpty)
+        #expect(h.payloadLength == 800_000)
+        #expect(Array(target.prefix(800_000)) == original)
+        client.close()
+        server.close()
+        await listener.close()
+    }
+}
+
+/// Runs everywhere: the handshake and the configuration checks need no device.
+@Suite struct RDMAHandshakeTests {
+    @Test func handshakeRoundTripsAndRejectsForeignData() {
+        let h = Handshake(receiveCount: 16, receiveSize: 266_240)
+        #expect(Handshake(h.encoded) == h)
+        #expect(Handshake(h.encoded + [UInt8](repeating: 0, count: 40)) == h)
+        #expect(Handshake([0x54, 0x52]) == nil)
+        var wrongMagic = h.encoded
+        wrongMagic[0] ^= 1
+        #expect(Handshake(wrongMagic) == nil)
+    }
+
+    @Test func transportIsNamedRDMA() {
+        #expect(RDMATransport(localName: "x").name == "rdma")
+    }
+}
