@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "Fabric", dependencies: ["TributaryCore"]),
         .executableTarget(name: "tributary", dependencies: [
             "Bench", "Fabric", "Verbs",
-            "TributaryCore", "Transport", "TransportTCP", "Aggregator", "Worker", "Coordinator",
+            "TributaryCore", "Transport", "TransportTCP", "TransportRDMA", "Aggregator", "Worker", "Coordinator",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

@@ -21,6 +21,10 @@ struct ClusterRunner {
     /// Run every process in its node's namespace of this fabric (nil: all on loopback).
     var fabric: (state: FabricState, path: String)?
     var windowMode: WindowMode = .aware
+    /// Without a fabric: where aggregators and workers listen for data (an RDMA device's address;
+    /// default loopback).
+    var aggregatorAddress = "127.0.0.1"
+    var workerAddress = "127.0.0.1"
     /// Called about every 50 ms while the cluster runs (progress display).
     var onTick: () -> Void = {}
 
@@ -73,6 +77,8 @@ struct ClusterRunner {
                 if let fabric, let node = fabric.state.plan.node(name) {
                     arguments += ["--listen", "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", name]
                     wrapper = inNamespace(node.namespace)
+                } else {
+                    arguments += ["--listen", "\(aggregatorAddress):0"]
                 }
                 try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: wrapper)
             }
@@ -88,6 +94,8 @@ struct ClusterRunner {
                     arguments += ["--ring-listen", "\(node.dataAddress):0", "--fabric-state", fabric.path,
                                   "--node", host]
                     wrapper = inNamespace(node.namespace)
+                } else {
+                    arguments += ["--ring-listen", "\(workerAddress):0"]
                 }
                 try supervisor.start(name: "worker-\(rank)", arguments: arguments + workerArguments, wrapper: wrapper)
             }

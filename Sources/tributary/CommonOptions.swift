@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Transport
 import TransportTCP
+import TransportRDMA
 import TributaryCore
 import Verbs
 
@@ -26,23 +27,34 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
     case auto, tcp, rdma
 
-    /// Picks the data transport and says why, so no fallback is silent.
+    /// Picks the data transport and says why, so no fallback is silent. `base` is the TCP
+    /// transport (always needed for the control plane and as the fallback).
     func resolve(localName: String, logger: Logger) throws -> (TCPTransport, String) {
         switch self {
         case .tcp:
             return (TCPTransport(localName: localName), "tcp (requested)")
-        case .auto:
-            // Say why TCP runs: no usable device, or (with one) no RDMA transport in this build yet.
+        case .auto, .rdma:
+            // `auto` stays on TCP until RDMA has run the launch/parity suite in CI (docs/RDMA.md).
             let readiness = RDMAReadiness.check()
             let reason = readiness.usable
-                ? "tcp (auto: RDMA is usable here (\(readiness.reason)) but this build has no RDMA transport yet)"
+                ? "tcp (auto: RDMA is usable here (\(readiness.reason)); ask for it with --transport rdma)"
                 : "tcp (auto: \(readiness.reason))"
             logger.debug("transport \(reason)")
             return (TCPTransport(localName: localName), reason)
-        case .rdma:
-            throw ValidationError("--transport rdma: this build has no RDMA transport yet (docs/RDMA.md); "
-                                  + "use tcp or auto")
         }
+    }
+
+    /// The data-plane transport: RDMA when asked for (and usable), otherwise TCP, with the reason.
+    func dataTransport(localName: String, logger: Logger) throws -> (any FrameTransport, TCPTransport?, String) {
+        if self == .rdma {
+            let readiness = RDMAReadiness.check()
+            guard readiness.usable else {
+                throw ValidationError("--transport rdma: \(readiness.reason) (see `tributary doctor`)")
+            }
+            return (RDMATransport(localName: localName), nil, "rdma (requested; \(readiness.reason))")
+        }
+        let (tcp, why) = try resolve(localName: localName, logger: logger)
+        return (tcp, tcp, why)
     }
 }
 

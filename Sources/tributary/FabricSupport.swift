@@ -58,7 +58,7 @@ struct FabricOptions: ParsableArguments {
     var linkSeed: UInt64 = 1
 
     /// TCP, with the seeded delay layer on top when the fabric's kernel has no netem.
-    func dataTransport(base: TCPTransport, logger: Logger) throws -> any FrameTransport {
+    func dataTransport(base: any FrameTransport, logger: Logger) throws -> any FrameTransport {
         guard let fabricState else { return base }
         guard let node else { throw ValidationError("--fabric-state needs --node") }
         let state = try FabricState.load(fabricState)

@@ -42,6 +42,12 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(help: "aware: windows from the longest path's bandwidth-delay product; fixed: --window as given.")
     var windowMode: WindowMode = .aware
 
+    @Option(help: "Address aggregators listen on for data (e.g. an RDMA device's IPv4 address).")
+    var aggregatorAddress: String = "127.0.0.1"
+
+    @Option(help: "Address workers listen on for their ring peer (e.g. a second RDMA device's address).")
+    var workerAddress: String = "127.0.0.1"
+
     @OptionGroup var workload: WorkloadOptions
     @OptionGroup var common: CommonOptions
 
@@ -70,6 +76,8 @@ struct LaunchCommand: AsyncParsableCommand {
             workerArguments: workload.arguments)
         runner.fabric = session.map { ($0.state, $0.path) }
         runner.windowMode = windowMode
+        runner.aggregatorAddress = aggregatorAddress
+        runner.workerAddress = workerAddress
         let outcome = try runner.run()
         var ok = outcome.failure == nil
         if let summary = outcome.summary {

@@ -143,7 +143,7 @@ struct WorkerCommand: AsyncParsableCommand {
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.worker.\(rank)")
-        let (base, why) = try common.transport.resolve(localName: "rank \(rank)", logger: logger)
+        let (base, _, why) = try common.transport.dataTransport(localName: "rank \(rank)", logger: logger)
         logger.info("data transport: \(why)")
         let data = try fabric.dataTransport(base: base, logger: logger)
         let control = TCPTransport(localName: "rank \(rank)")
