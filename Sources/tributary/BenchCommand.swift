@@ -33,6 +33,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Run in the emulated fabric: a namespace per host and switch, shaped links (as root).")
     var fabric = false
     @Flag(help: "Leave the fabric up afterwards (with --fabric).") var keepFabric = false
+    @Option(help: "Address aggregators listen on for data (e.g. an RDMA device's IPv4 address).")
+    var aggregatorAddress: String = "127.0.0.1"
+    @Option(help: "Address workers listen on for their ring peer.")
+    var workerAddress: String = "127.0.0.1"
     @Option(help: "Window sizing: aware (bandwidth-delay product of the longest path), fixed (--window), or both.")
     var windowMode: String = "aware"
     @Option(help: "Largest chunk size.") var chunk: ByteSize = ByteSize(256 << 10)
@@ -133,6 +137,8 @@ struct BenchCommand: ParsableCommand {
                 })
             runner.fabric = session.map { ($0.state, $0.path) }
             runner.windowMode = mode
+            runner.aggregatorAddress = aggregatorAddress
+            runner.workerAddress = workerAddress
             outcomes.append((mode, try runner.run()))
             progress.finish()
         }
