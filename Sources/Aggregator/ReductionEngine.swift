@@ -20,9 +20,6 @@ public final class ReductionEngine {
     private var slots: [SlotKey: Slot] = [:]
     /// Operations abandoned after a mismatch; their later chunks are dropped, not folded.
     private var failedOps: Set<UInt64> = []
-    /// Chunks reduced here (for stats).
-    public private(set) var chunksReduced = 0
-    public private(set) var bytesReduced = 0
 
     struct SlotKey: Hashable {
         var opSeq: UInt64
@@ -52,7 +49,6 @@ public final class ReductionEngine {
     }
 
     public var isRoot: Bool { assignment.parent == nil }
-    public var slotsInUse: Int { pool.inUse }
 
     private func ranks(ofChild child: Int) -> [Int] {
         child < assignment.childRanks.count ? assignment.childRanks[child] : []
@@ -118,8 +114,6 @@ public final class ReductionEngine {
         }
         slots.removeValue(forKey: key)
         pool.release(slot.poolIndex)
-        chunksReduced += 1
-        bytesReduced += slot.accumulator.count
         return complete(slot)
     }
 

@@ -9,8 +9,6 @@ public struct SlotPool: Sendable {
     public let slots: Int
     public let slotBytes: Int
     private var free: [Int]
-    /// Most slots ever in use at once: evidence that windows keep the pool bounded.
-    public private(set) var highWater = 0
 
     public init(slots: Int, slotBytes: Int) {
         precondition(slots > 0 && slotBytes > 0, "slot pool needs positive slots and bytes")
@@ -23,9 +21,7 @@ public struct SlotPool: Sendable {
 
     /// Takes a slot, or nil when all are in use.
     public mutating func acquire() -> Int? {
-        guard let slot = free.popLast() else { return nil }
-        highWater = max(highWater, inUse)
-        return slot
+        free.popLast()
     }
 
     public mutating func release(_ slot: Int) {

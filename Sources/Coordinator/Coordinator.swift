@@ -534,7 +534,6 @@ public actor Coordinator {
                 replayCache[key] = expected
             }
         }
-        record.expectedDigests = expected
         for (rank, report) in reports {
             let holds = first.count > 0 && (first.collective == .allreduce || first.collective == .broadcast
                                             || (first.collective == .reduce && rank == first.root))

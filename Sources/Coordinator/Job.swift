@@ -74,7 +74,6 @@ final class OpRecord {
     let first: OperationReport
     var reports: [Int: OperationReport] = [:]
     var verdicts: [Int: Verdict] = [:]
-    var expectedDigests: [UInt64] = []
     var replay: HostReplay?
     var complete = false
     init(first: OperationReport) { self.first = first }

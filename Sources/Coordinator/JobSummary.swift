@@ -72,7 +72,7 @@ public struct JobSummary: Sendable, Codable, Equatable {
             } else {
                 exact = "unchecked"
             }
-            lines.append(pad(k.c.description, 10) + pad(formatBytes(bytes), 10, right: true)
+            lines.append(pad(k.c.description, 10) + pad(TopologyUnits.formatSize(bytes), 10, right: true)
                          + pad("\(k.n)", 12, right: true) + pad(k.d.name, 6, right: true)
                          + pad(k.c == .broadcast || k.c == .barrier ? "none" : k.o.name, 6, right: true)
                          + pad(String(format: "%.1f", median * 1e6), 12, right: true)
@@ -96,16 +96,4 @@ func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
     guard s.count < width else { return s + " " }
     let fill = String(repeating: " ", count: width - s.count)
     return right ? fill + s : s + fill
-}
-
-/// `0 B`, `4 KiB`, `64 MiB`, `1000 B`.
-public func formatBytes(_ n: Int) -> String {
-    let units = ["B", "KiB", "MiB", "GiB"]
-    var value = n
-    var unit = 0
-    while value >= 1024 && value % 1024 == 0 && unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    return "\(value) \(units[unit])"
 }

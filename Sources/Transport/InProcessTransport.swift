@@ -107,21 +107,15 @@ public final class InProcessConnection: FrameConnection, @unchecked Sendable {
     }
 
     public func send(_ frame: Frame) {
-        guard let other = lock.withLock({ closed ? nil : self.other }) else { return }
         if viaWireFormat {
-            let bytes = WireFormat.encode(frame)
-            do {
-                let decoded = try bytes.withUnsafeBytes { raw throws(WireError) in try WireFormat.decode(raw) }
-                other.deliver(decoded)
-            } catch {
-                reject(by: other, error as? WireError ?? .malformedControl("\(error)"))
-            }
-        } else {
+            sendRawBytes(WireFormat.encode(frame))
+        } else if let other = lock.withLock({ closed ? nil : self.other }) {
             other.deliver(frame)
         }
     }
 
-    /// Delivers raw bytes as if they came off a socket (tests of malformed input).
+    /// Delivers raw bytes as if they came off a socket: the wire-format path of `send`, and tests
+    /// of malformed input.
     public func sendRawBytes(_ bytes: [UInt8]) {
         guard let other = lock.withLock({ closed ? nil : self.other }) else { return }
         do {

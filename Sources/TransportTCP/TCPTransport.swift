@@ -11,7 +11,6 @@ public final class TCPTransport: FrameTransport, @unchecked Sendable {
     public let localName: String
     public let maxBody: Int
     private let group: MultiThreadedEventLoopGroup
-    private let ownsGroup: Bool
 
     /// - Parameters:
     ///   - threads: event loop threads; one is right on small machines (the roles are not CPU bound
@@ -20,11 +19,10 @@ public final class TCPTransport: FrameTransport, @unchecked Sendable {
         self.localName = localName
         self.maxBody = maxBody
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        self.ownsGroup = true
     }
 
     deinit {
-        if ownsGroup { group.shutdownGracefully { _ in } }
+        group.shutdownGracefully { _ in }
     }
 
     /// Stops the event loops; call when the process is done with the transport.

@@ -100,7 +100,6 @@ public final class Communicator {
     }
     private var ringListener: (any FrameListener)?
     private var opSeq: UInt64 = 0
-    private var stash: [ControlMessage] = []
     private var closed = false
 
     enum Event: Sendable {
@@ -544,7 +543,8 @@ public final class Communicator {
         case .data(.control(let other)):
             logger.warning("unexpected control message from leaf: \(other)")
         case .control(let other):
-            stash.append(other)
+            // Nothing waits for it (a verdict of an earlier operation, a heartbeat): note and drop.
+            logger.debug("control message outside its exchange: \(other)")
         case .dataEnded(let why):
             throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
         case .controlEnded(let why):
@@ -589,26 +589,16 @@ public final class Communicator {
                 }
                 control.send(.control(.chunkData(ChunkData(job: assignment.job, opSeq: seq, rank: rank,
                                                            chunks: f.chunks, bytes: bytes))))
-            case .control(.error(let r)), .data(.control(.error(let r))):
+            case .data(.control(.error(let r))):
                 throw WorkerError.remote(r)
-            case .control(let other):
-                stash.append(other)
-            case .controlEnded(let why):
-                throw WorkerError.coordinatorLost(why)
-            case .dataEnded(let why):
-                throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
-            case .ring(let frame):
-                try holdEarlyRingFrame(frame)
             case .data(let frame):
                 throw WorkerError.protocolViolation("rank \(rank): data frame while awaiting a verdict: \(frame)")
-            case .ringEnded(let why):
-                ringBroken = why
-            case .ringAccepted(let connection):
-                connection.close()
             case .tick:
                 if ContinuousClock.now - start > configuration.operationTimeout {
                     throw WorkerError.timeout("rank \(rank) op #\(seq): no validation verdict from the coordinator")
                 }
+            default:
+                try handleOther(event)
             }
         }
     }

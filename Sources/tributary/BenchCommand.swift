@@ -311,23 +311,23 @@ struct BenchReport: Codable {
             for r in big {
                 out.append(String(
                     format: "# %@ at %@: socket bytes moved %.2f GB/s = %.0f%% of raw loopback socket (%.2f GB/s)",
-                    r.algorithm.rawValue, formatBytes(r.bytes), r.socketBytesPerSecond / 1e9,
+                    r.algorithm.rawValue, TopologyUnits.formatSize(r.bytes), r.socketBytesPerSecond / 1e9,
                     100 * r.socketBytesPerSecond / limits.socket.bytesPerSecond, limits.socket.gbps))
             }
             if let inn = big.first(where: { $0.algorithm == .inNetwork }),
                let ring = big.first(where: { $0.algorithm == .ring }), ring.algbw > 0 {
-                out.append(String(format: "# in-network / ring algbw at %@: %.2f×", formatBytes(largest),
+                out.append(String(format: "# in-network / ring algbw at %@: %.2f×", TopologyUnits.formatSize(largest),
                                   inn.algbw / ring.algbw))
             }
         }
         if let largest = rows.map(\.bytes).max(), let host = hostLinkRate {
             for r in rows where r.bytes == largest {
                 out.append(String(format: "# %@ algbw at %@: %.1f MB/s = %.0f%% of the host link rate (%@)",
-                                  r.algorithm.rawValue, formatBytes(largest), r.algbw * 1e3,
+                                  r.algorithm.rawValue, TopologyUnits.formatSize(largest), r.algbw * 1e3,
                                   100 * r.algbw * 8e9 / host, TopologyUnits.formatRate(host)))
                 if let slowest = slowestLinkRate, slowest < host {
                     out.append(String(format: "# %@ algbw at %@ = %.0f%% of the slowest link (%@)",
-                                      r.algorithm.rawValue, formatBytes(largest), 100 * r.algbw * 8e9 / slowest,
+                                      r.algorithm.rawValue, TopologyUnits.formatSize(largest), 100 * r.algbw * 8e9 / slowest,
                                       TopologyUnits.formatRate(slowest)))
                 }
             }
@@ -336,7 +336,7 @@ struct BenchReport: Codable {
             let small = rows.filter { $0.bytes == smallest }
             if let inn = small.first(where: { $0.algorithm == .inNetwork })?.latency,
                let ring = small.first(where: { $0.algorithm == .ring })?.latency {
-                out.append(String(format: "# p50 latency at %@: in-network %.1f us, ring %.1f us", formatBytes(smallest),
+                out.append(String(format: "# p50 latency at %@: in-network %.1f us, ring %.1f us", TopologyUnits.formatSize(smallest),
                                   inn.p50 * 1e6, ring.p50 * 1e6))
             }
         }

@@ -39,10 +39,7 @@ struct ClusterRunner {
     func run() throws -> Outcome {
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(workers)))
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
-        let resolved = FileManager.default.fileExists(atPath: executable) ? executable
-            : (Bundle.main.executablePath ?? executable)
-        let supervisor = ProcessSupervisor(executable: resolved, logDirectory: logDirectory)
+        let supervisor = ProcessSupervisor(executable: selfExecutable(), logDirectory: logDirectory)
         let signals = SignalWatcher()
         let endpointFile = "\(logDirectory)/coordinator.endpoint"
         try? FileManager.default.removeItem(atPath: endpointFile)

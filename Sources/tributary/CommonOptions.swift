@@ -27,14 +27,20 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
     case auto, tcp, rdma
 
-    /// Picks the data transport and says why, so no fallback is silent. `base` is the TCP
-    /// transport (always needed for the control plane and as the fallback).
-    func resolve(localName: String, logger: Logger) throws -> (TCPTransport, String) {
+    /// The data-plane transport and why it was chosen, so no fallback is silent: RDMA when asked
+    /// for (and usable), otherwise TCP. `auto` stays on TCP until RDMA has run the launch/parity
+    /// suite in CI (docs/RDMA.md), and says so.
+    func dataTransport(localName: String, logger: Logger) throws -> (any FrameTransport, String) {
         switch self {
         case .tcp:
             return (TCPTransport(localName: localName), "tcp (requested)")
-        case .auto, .rdma:
-            // `auto` stays on TCP until RDMA has run the launch/parity suite in CI (docs/RDMA.md).
+        case .rdma:
+            let readiness = RDMAReadiness.check()
+            guard readiness.usable else {
+                throw ValidationError("--transport rdma: \(readiness.reason) (see `tributary doctor`)")
+            }
+            return (RDMATransport(localName: localName), "rdma (requested; \(readiness.reason))")
+        case .auto:
             let readiness = RDMAReadiness.check()
             let reason = readiness.usable
                 ? "tcp (auto: RDMA is usable here (\(readiness.reason)); ask for it with --transport rdma)"
@@ -43,19 +49,12 @@ enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
             return (TCPTransport(localName: localName), reason)
         }
     }
+}
 
-    /// The data-plane transport: RDMA when asked for (and usable), otherwise TCP, with the reason.
-    func dataTransport(localName: String, logger: Logger) throws -> (any FrameTransport, TCPTransport?, String) {
-        if self == .rdma {
-            let readiness = RDMAReadiness.check()
-            guard readiness.usable else {
-                throw ValidationError("--transport rdma: \(readiness.reason) (see `tributary doctor`)")
-            }
-            return (RDMATransport(localName: localName), nil, "rdma (requested; \(readiness.reason))")
-        }
-        let (tcp, why) = try resolve(localName: localName, logger: logger)
-        return (tcp, tcp, why)
-    }
+/// The path of this executable, to start more of it (cluster children, the socket sink).
+func selfExecutable() -> String {
+    let invoked = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+    return FileManager.default.fileExists(atPath: invoked) ? invoked : (Bundle.main.executablePath ?? invoked)
 }
 
 extension Endpoint: ExpressibleByArgument {

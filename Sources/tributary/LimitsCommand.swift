@@ -33,7 +33,7 @@ struct MeasuredLimits: Codable {
     private static func socketOnce(bytes: Int) throws -> Double {
         let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("tributary-sink-\(UUID()).port").path
         let sink = Process()
-        sink.executableURL = URL(fileURLWithPath: Bundle.main.executablePath ?? CommandLine.arguments[0])
+        sink.executableURL = URL(fileURLWithPath: selfExecutable())
         sink.arguments = ["limits", "--socket-sink", "--port-file", portFile]
         sink.standardInput = Pipe()
         var env = ProcessInfo.processInfo.environment

@@ -143,7 +143,7 @@ struct WorkerCommand: AsyncParsableCommand {
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.worker.\(rank)")
-        let (base, _, why) = try common.transport.dataTransport(localName: "rank \(rank)", logger: logger)
+        let (base, why) = try common.transport.dataTransport(localName: "rank \(rank)", logger: logger)
         logger.info("data transport: \(why)")
         let data = try fabric.dataTransport(base: base, logger: logger)
         let control = TCPTransport(localName: "rank \(rank)")
@@ -231,7 +231,7 @@ struct WorkerCommand: AsyncParsableCommand {
                         }
                         done += 1
                         if rank == 0, let file = workload.progressFile {
-                            try? "\(done)/\(total) \(formatBytes(n * dtype.size)) \(algorithm)\n"
+                            try? "\(done)/\(total) \(TopologyUnits.formatSize(n * dtype.size)) \(algorithm)\n"
                                 .write(toFile: file, atomically: true, encoding: .utf8)
                         }
                         logger.debug("op done", metadata: [
