@@ -50,7 +50,7 @@ let package = Package(
         ]),
         // Measuring: the machine's limits (memcpy, kernels, raw sockets), latency percentiles, plots.
         .target(name: "Bench", dependencies: [
-            "TributaryCore", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            "TributaryCore", "Transport", .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         // The emulated fabric: namespaces, veth links, tc shaping, management network.
         .target(name: "Fabric", dependencies: ["TributaryCore"]),
@@ -65,8 +65,8 @@ let package = Package(
         .testTarget(name: "TributaryCoreTests", dependencies: ["TributaryCore"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TransportTCP", "TributaryCore"]),
         .testTarget(name: "ClusterTests", dependencies: [
-            "Transport", "TransportTCP", "TributaryCore", "Aggregator", "Worker", "Coordinator",
-            .product(name: "NIOCore", package: "swift-nio"),
+            "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore", "Aggregator", "Worker",
+            "Coordinator", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LaunchTests", dependencies: ["TributaryCore"]),

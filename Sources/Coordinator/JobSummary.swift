@@ -45,6 +45,10 @@ public struct JobSummary: Sendable, Codable, Equatable {
     public func render() -> String {
         var lines: [String] = []
         lines.append("job \(jobName) (#\(job)): \(worldSize) ranks, \(path)")
+        // Which transport ran and why, once per distinct reason; the table names only the transport.
+        var reasons: [String] = []
+        for op in operations where !reasons.contains(op.transport) { reasons.append(op.transport) }
+        for reason in reasons { lines.append("data transport: \(reason)") }
         lines.append(pad("collective", 10) + pad("size", 10, right: true) + pad("count", 12, right: true)
                      + pad("type", 6, right: true) + pad("redop", 6, right: true) + pad("time(us)", 12, right: true)
                      + pad("algbw(GB/s)", 12, right: true) + pad("busbw(GB/s)", 12, right: true)
@@ -79,7 +83,7 @@ public struct JobSummary: Sendable, Codable, Equatable {
                          + pad(String(format: "%.3f", algbw), 12, right: true)
                          + pad(String(format: "%.3f", algbw * factor), 12, right: true)
                          + pad("\(ops.count)", 5, right: true) + "  " + pad(exact, 9) + "  "
-                         + "\(ops[0].transport) \(ops[0].algorithm == .inNetwork ? "in-network" : ops[0].path)")
+                         + "\(Self.transportName(ops[0].transport)) \(ops[0].algorithm == .inNetwork ? "in-network" : ops[0].path)")
         }
         for op in operations where op.bitExact == false {
             lines.append("MISMATCH op #\(op.opSeq): \(op.detail)")
@@ -89,6 +93,13 @@ public struct JobSummary: Sendable, Codable, Equatable {
         lines.append("\(operations.count) operations, \(checked) validated against the host replay, \(wrong) wrong")
         if let failure { lines.append("FAILED: \(failure)") }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension JobSummary {
+    /// `rdma` from `rdma (auto: …), write-imm`: the transport's name before its reason.
+    static func transportName(_ transport: String) -> String {
+        String(transport.prefix { $0 != " " && $0 != "(" && $0 != "," })
     }
 }
 

@@ -13,8 +13,19 @@ public protocol FrameConnection: AnyObject, Sendable {
     /// dropped; the failure surfaces on `inbound`. Flow control is the protocol's (credits), not this.
     func send(_ frame: Frame)
     /// Sends a chunk whose payload is in the caller's memory, copying it once into the transport's
-    /// own buffer (no intermediate array). The memory may be reused when this returns.
+    /// own buffer (no intermediate array). The memory may be reused when this returns — unless it
+    /// lies in a buffer registered with `register`: then the transport may send straight from it
+    /// until `waitForSends` returns.
     func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer)
+    /// Memory the caller keeps allocated, and does not unmap, until `deregister` (NCCL's
+    /// `ncclCommRegister`): a transport that sends from registered memory (RDMA) registers it once
+    /// and sends chunks inside it without copying them. Registering a buffer again, or a part of
+    /// one, reuses the registration. False: this transport copies anyway (nothing to undo).
+    func register(_ buffer: UnsafeRawBufferPointer) throws -> Bool
+    /// Ends one `register` of `buffer`; the last one releases the registration.
+    func deregister(_ buffer: UnsafeRawBufferPointer)
+    /// Returns once every send so far no longer reads the caller's memory (registered buffers).
+    func waitForSends() async throws
     /// Sends a frame that goes to several connections (a result fanned out to every child): the
     /// transport encodes it once and reuses the bytes for each connection.
     func send(_ frame: SharedFrame)
@@ -49,6 +60,10 @@ public final class SharedFrame: @unchecked Sendable {
 
 extension FrameConnection {
     public func send(_ frame: SharedFrame) { send(frame.frame) }
+
+    public func register(_ buffer: UnsafeRawBufferPointer) throws -> Bool { false }
+    public func deregister(_ buffer: UnsafeRawBufferPointer) {}
+    public func waitForSends() async throws {}
 
     public func setPlacement(_ placement: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?) {}
 

@@ -12,6 +12,20 @@ import Verbs
 /// The receiver feeds each completion's stream bytes to its `FrameParser` — the same parser as TCP,
 /// so framing, placement and every malformed-input check carry over — and reposts the buffer.
 ///
+/// **Placement.** With `.send` each piece lands in whichever receive the peer posted next. With
+/// `.writeWithImmediate` the sender places piece *k* itself, by RDMA WRITE, in buffer *k mod n*
+/// of the peer's registered receive ring (address and rkey from the handshake) and the immediate
+/// names the buffer; the write consumes one posted receive only to raise the completion. Credits
+/// make the slot free: piece *k* needs a credit, which comes back only after piece *k − n* was
+/// parsed. Both arrive through the same `FrameParser`; the receiver handles either opcode, and each
+/// side picks its own (`Configuration.operation`).
+///
+/// **Registered caller memory.** A chunk whose payload lies in a buffer the caller registered
+/// (`register`, kept in `registrations`) is not copied: its piece is two scatter/gather elements,
+/// the credit prefix and frame header from a send buffer and the payload where it is. Such a piece
+/// takes nothing after it, and `waitForSends` waits for the last one. Other payloads are copied
+/// once into registered send buffers.
+///
 /// **Credits.** `credits` is how many receives the peer has posted that we have not consumed: the
 /// peer's receive count at first (from the handshake), one less per SEND, plus what each incoming
 /// piece's prefix returns. A data piece needs two credits, so the last one is always left for a
@@ -51,6 +65,8 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
     private let qp: QueuePair
     private let receiveRegion: MemoryRegion
     private let sendRegion: MemoryRegion
+    /// The caller's registered buffers (same protection domain as the queue pair).
+    let registrations: RegistrationCache
     private let receiveSize: Int
     private let sendSize: Int
 
@@ -67,6 +83,12 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
     private var pendingReturn = 0
     private var freeSend: [Int]
     private var sendLength: [Int]
+    /// The caller's bytes a staged or posted piece sends after its own buffer's (zero-copy).
+    private var extraSegment: [MemoryRegion.Segment?]
+    /// The latest piece that sends from the caller's memory, until it completes.
+    private var lastZeroCopyIndex: Int?
+    /// Chunks sent from registered caller memory without a copy (tests check the path is taken).
+    private(set) var zeroCopyChunks = 0
     private var staged: [Int] = []
     private var pending: [Pending] = []
     private var pendingHead = 0
@@ -87,6 +109,11 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
     private var lastPostAt = ContinuousClock.now
     /// The last time a posted SEND completed (or the first was posted when none was out).
     private var lastSendProgress = ContinuousClock.now
+    /// The peer's receive ring (for `.writeWithImmediate`) and the next buffer in it to write.
+    private var remoteRing = RemoteBuffer(address: 0, rkey: 0)
+    private var remoteSlots = 1
+    private var remoteSlotSize = 0
+    private var nextRemoteSlot = 0
 
     private struct Pending {
         var bytes: [UInt8]
@@ -107,17 +134,20 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         receiveSize = configuration.receiveBufferSize
         sendSize = configuration.sendBufferSize
         let pd = try context.allocateProtectionDomain()
+        registrations = RegistrationCache(protectionDomain: pd)
         completionChannel = try CompletionChannel(context: context)
         let receives = configuration.receiveBufferCount
         let sends = configuration.sendBufferCount
         cq = try CompletionQueue(context: context, entries: receives + sends + 16, channel: completionChannel)
         qp = try id.createQP(pd: pd, cq: cq, capabilities: QueuePair.Capabilities(
-            maxSendWR: sends + 4, maxRecvWR: receives + 4, maxSendSGE: 1, maxRecvSGE: 1))
+            maxSendWR: sends + 4, maxRecvWR: receives + 4, maxSendSGE: 2, maxRecvSGE: 1))
+        // Remote write: a peer using `.writeWithImmediate` places pieces in the ring itself.
         receiveRegion = try MemoryRegion(protectionDomain: pd, allocating: receives * receiveSize,
-                                         access: .localWrite)
+                                         access: [.localWrite, .remoteWrite])
         sendRegion = try MemoryRegion(protectionDomain: pd, allocating: sends * sendSize, access: .localWrite)
         freeSend = Array((0..<sends).reversed())
         sendLength = [Int](repeating: 0, count: sends)
+        extraSegment = [MemoryRegion.Segment?](repeating: nil, count: sends)
         creditThreshold = max(1, receives / 2)
         parser = FrameParser(maxBody: configuration.maxBody)
         (inbound, continuation) = AsyncThrowingStream<Frame, Error>.makeStream()
@@ -129,7 +159,8 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
     }
 
     var handshake: Handshake {
-        Handshake(receiveCount: configuration.receiveBufferCount, receiveSize: receiveSize)
+        Handshake(receiveCount: configuration.receiveBufferCount, receiveSize: receiveSize,
+                  ring: receiveRegion.remote())
     }
 
     /// The connection is up: learn the peer's receives and start the completion thread.
@@ -137,6 +168,9 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         lock.withLock {
             credits = remote.receiveCount
             pieceCapacity = min(sendSize, remote.receiveSize)
+            remoteRing = remote.ring
+            remoteSlots = remote.receiveCount
+            remoteSlotSize = remote.receiveSize
             established = true
             acceptingSends = true
         }
@@ -181,10 +215,15 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
 
     func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer) {
         let prefixSize = WireFormat.preambleSize + ChunkHeader.encodedSize
+        let registered = payload.count >= configuration.zeroCopyThreshold ? registrations.segment(covering: payload) : nil
         withUnsafeTemporaryAllocation(byteCount: prefixSize, alignment: 8) { prefix in
             WireFormat.writeChunkPrefix(header, to: prefix)
             lock.withLock {
                 guard acceptingSends else { return }
+                if let registered, stageZeroCopy(prefix: UnsafeRawBufferPointer(prefix), payload: registered) {
+                    pump()
+                    return
+                }
                 // Straight from the caller's memory into registered send buffers while there is room
                 // and nothing is queued ahead; the rest is copied once into the queue.
                 var direct = pendingHead == pending.count
@@ -202,6 +241,35 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
                 }
                 if !leftover.isEmpty { pending.append(Pending(bytes: leftover, offset: 0, waiter: nil)) }
                 pump()
+            }
+        }
+    }
+
+    func register(_ buffer: UnsafeRawBufferPointer) throws -> Bool {
+        do {
+            try registrations.register(buffer)
+        } catch {
+            throw TransportError.connectionLost(peer: peer, reason: "cannot register \(buffer.count) bytes: \(error)")
+        }
+        return true
+    }
+
+    func deregister(_ buffer: UnsafeRawBufferPointer) {
+        registrations.deregister(buffer)
+    }
+
+    func waitForSends() async throws {
+        try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, Error>) in
+            let outcome = lock.withLock { () -> TransportError?? in
+                guard let index = lastZeroCopyIndex else { return .some(nil) }
+                if let reason = deathReason { return .some(reason) }
+                waiters[index, default: []].append(waiter)
+                return .none
+            }
+            switch outcome {
+            case .some(nil): waiter.resume()
+            case .some(let error?): waiter.resume(throwing: error)
+            case .none: break
             }
         }
     }
@@ -262,6 +330,12 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         }
     }
 
+    /// Test hook: the peer's receive ring key as if the peer had deregistered it; the next WRITE
+    /// with immediate fails with a remote access error (a queue pair error).
+    func corruptRemoteKey() {
+        lock.withLock { remoteRing.rkey ^= 0x5A5A_5A5A }
+    }
+
     /// For tests and logs: the flow-control state.
     var debugState: String {
         lock.withLock {
@@ -280,7 +354,7 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         let base = sendRegion.buffer.baseAddress!
         while done < source.count {
             let index: Int
-            if let last = staged.last, sendLength[last] < pieceCapacity {
+            if let last = staged.last, sendLength[last] < pieceCapacity, extraSegment[last] == nil {
                 index = last
             } else if let free = freeSend.popLast() {
                 index = free
@@ -295,6 +369,41 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
             done += take
         }
         return done
+    }
+
+    /// Stages a chunk whose payload is registered: the frame prefix goes into send buffers like any
+    /// bytes, the payload rides as the second element of as many pieces as it needs. False (nothing
+    /// staged) when bytes are queued ahead, the connection is not up, or send buffers are short.
+    /// Lock held.
+    private func stageZeroCopy(prefix: UnsafeRawBufferPointer, payload: MemoryRegion.Segment) -> Bool {
+        guard established, pendingHead == pending.count, pieceCapacity > Self.creditPrefix + prefix.count else {
+            return false
+        }
+        let perPiece = pieceCapacity - Self.creditPrefix
+        guard freeSend.count >= 2 + (prefix.count + payload.length) / perPiece else { return false }
+        guard fill(prefix) == prefix.count, var index = staged.last else { return false }
+        var offset = 0
+        while offset < payload.length {
+            if sendLength[index] >= pieceCapacity || extraSegment[index] != nil {
+                index = freeSend.popLast()!
+                sendLength[index] = Self.creditPrefix
+                staged.append(index)
+            }
+            let take = min(pieceCapacity - sendLength[index], payload.length - offset)
+            extraSegment[index] = payload.region.segment(offset: payload.offset + offset, length: take)
+            sendLength[index] += take
+            offset += take
+        }
+        lastZeroCopyIndex = index
+        zeroCopyChunks += 1
+        return true
+    }
+
+    /// A send buffer is free again (its piece completed or was never posted). Lock held.
+    private func release(_ index: Int) {
+        extraSegment[index] = nil
+        if lastZeroCopyIndex == index { lastZeroCopyIndex = nil }
+        freeSend.append(index)
     }
 
     /// Moves queued bytes into send buffers and posts what credits allow. Lock held.
@@ -333,9 +442,24 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         let returned = pendingReturn
         pendingReturn = 0
         credits -= 1
+        let operation: QueuePair.SendOperation
+        switch configuration.operation {
+        case .send:
+            operation = .send
+        case .writeWithImmediate:
+            let slot = nextRemoteSlot
+            operation = .rdmaWriteWithImmediate(UInt32(slot), RemoteBuffer(
+                address: remoteRing.address + UInt64(slot * remoteSlotSize), rkey: remoteRing.rkey))
+            nextRemoteSlot = slot + 1 == remoteSlots ? 0 : slot + 1
+        }
+        let extra = extraSegment[index]
+        let own = sendRegion.segment(offset: index * sendSize, length: sendLength[index] - (extra?.length ?? 0))
         do {
-            try qp.postSend(wrID: UInt64(index), .send, segment: sendRegion.segment(offset: index * sendSize,
-                                                                                    length: sendLength[index]))
+            if let extra {
+                try qp.postSend(wrID: UInt64(index), operation, segments: [own, extra])
+            } else {
+                try qp.postSend(wrID: UInt64(index), operation, segment: own)
+            }
             let now = ContinuousClock.now
             if postedSends == 0 { lastSendProgress = now }
             lastPostAt = now
@@ -343,7 +467,7 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         } catch {
             pendingReturn += returned
             credits += 1
-            freeSend.append(index)
+            release(index)
             dieLocked(.connectionLost(peer: peer, reason: "\(error)"))
         }
     }
@@ -387,7 +511,7 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         let index = Int(completion.wrID & 0xFFFF_FFFF)
         guard completion.status.isSuccess else {
             let expected = lock.withLock { () -> Bool in
-                if isReceive { postedReceives -= 1 } else { postedSends -= 1; freeSend.append(index) }
+                if isReceive { postedReceives -= 1 } else { postedSends -= 1; release(index) }
                 if completion.status == .flushed {
                     if disconnectCalled || peerDisconnected || deathReason != nil { return true }
                     if flushSeenAt == nil { flushSeenAt = .now }
@@ -397,18 +521,28 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
             }
             failWaiters(of: isReceive ? nil : index)
             if !expected {
+                let opcode = isReceive ? "RECV" : configuration.operation == .send ? "SEND" : "RDMA_WRITE_WITH_IMM"
                 let error = VerbsError.workCompletion(status: completion.status.description, wrID: completion.wrID,
-                                                      opcode: isReceive ? "RECV" : "SEND", peer: peer)
+                                                      opcode: opcode, peer: peer)
                 fail(.connectionLost(peer: peer, reason: "\(error)"))
             }
             return
         }
         if isReceive {
-            receive(index: index, length: completion.byteLength)
+            // A WRITE with immediate put its bytes in the ring buffer the immediate names; a SEND in
+            // the receive's own buffer.
+            let slot = completion.opcode == .receiveRDMAWithImmediate ? Int(completion.immData ?? 0) : index
+            guard slot < configuration.receiveBufferCount else {
+                lock.withLock { postedReceives -= 1 }
+                fail(.connectionLost(peer: peer, reason: "a WRITE with immediate names receive buffer \(slot) of "
+                                     + "\(configuration.receiveBufferCount) (wr_id \(completion.wrID))"))
+                return
+            }
+            receive(index: index, slot: slot, length: completion.byteLength)
         } else {
             let resumed = lock.withLock { () -> [CheckedContinuation<Void, Error>] in
                 postedSends -= 1
-                freeSend.append(index)
+                release(index)
                 lastSendProgress = .now
                 return waiters.removeValue(forKey: index) ?? []
             }
@@ -416,8 +550,9 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         }
     }
 
-    private func receive(index: Int, length: Int) {
-        let base = UnsafeRawPointer(receiveRegion.buffer.baseAddress! + index * receiveSize)
+    /// Parses the piece in receive buffer `slot`, then reposts receive `index`.
+    private func receive(index: Int, slot: Int, length: Int) {
+        let base = UnsafeRawPointer(receiveRegion.buffer.baseAddress! + slot * receiveSize)
         guard length >= Self.creditPrefix else {
             lock.withLock { postedReceives -= 1 }
             fail(.connectionLost(peer: peer, reason: "a piece of \(length) bytes has no credit prefix"))
@@ -477,7 +612,7 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
             }
             if established && deathReason == nil && !disconnectCalled && !closeRequested {
                 if postedSends > 0 && now - lastSendProgress > configuration.peerTimeout {
-                    lost = .connectionLost(peer: peer, reason: "no acknowledgement of \(postedSends) SENDs for "
+                    lost = .connectionLost(peer: peer, reason: "no acknowledgement of \(postedSends) posted pieces (\(configuration.operation.rawValue)) for "
                         + "\(configuration.peerTimeout) (the peer is gone or its queue pair failed)")
                 } else if now - lastPostAt > configuration.keepaliveInterval && credits >= 2 && staged.isEmpty,
                           let free = freeSend.popLast() {

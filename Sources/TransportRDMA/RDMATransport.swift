@@ -41,12 +41,18 @@ public struct RDMATransport: FrameTransport {
         /// Posted SENDs with no completion for this long: the peer is declared lost (soft-RoCE does
         /// not always fail them by itself).
         public var peerTimeout: Duration
+        /// How this side puts pieces into the peer's receive buffers (the peer handles both).
+        public var operation: Operation
+        /// Registered payloads at least this large go without a copy (smaller ones are cheaper to
+        /// copy than a second scatter/gather element and a piece of their own).
+        public var zeroCopyThreshold: Int
 
         public init(receiveBufferCount: Int = 16, receiveBufferSize: Int = 256 << 10 + 4096,
                     sendBufferCount: Int = 16, sendBufferSize: Int? = nil,
                     connectTimeout: Duration = .seconds(10), closeTimeout: Duration = .seconds(2),
                     maxBody: Int = WireFormat.defaultMaxBody, rnrRetryCount: UInt8 = 6, retryCount: UInt8 = 7,
-                    keepaliveInterval: Duration = .seconds(5), peerTimeout: Duration = .seconds(15)) {
+                    keepaliveInterval: Duration = .seconds(5), peerTimeout: Duration = .seconds(15),
+                    operation: Operation = .writeWithImmediate, zeroCopyThreshold: Int = 16 << 10) {
             precondition(receiveBufferCount >= 4, "credits need at least 4 receive buffers")
             precondition(sendBufferCount >= 2, "at least 2 send buffers")
             precondition(receiveBufferSize > 64, "receive buffers of more than 64 bytes")
@@ -61,11 +67,22 @@ public struct RDMATransport: FrameTransport {
             self.retryCount = min(retryCount, 7)
             self.keepaliveInterval = keepaliveInterval
             self.peerTimeout = peerTimeout
+            self.operation = operation
+            self.zeroCopyThreshold = zeroCopyThreshold
         }
 
         var connectionParameters: ConnectionParameters {
             ConnectionParameters(retryCount: retryCount, rnrRetryCount: rnrRetryCount)
         }
+    }
+
+    /// How a piece reaches the peer's registered receive buffer. Soft-RoCE moves WRITEs faster than
+    /// SENDs (docs/PERFORMANCE.md: `ib_write_bw` against `ib_send_bw`, and this transport in both).
+    public enum Operation: String, Sendable, CaseIterable {
+        /// SEND into the peer's next posted receive.
+        case send
+        /// RDMA WRITE with immediate into the ring buffer the sender picks (the immediate names it).
+        case writeWithImmediate = "write-imm"
     }
 
     public let name = "rdma"

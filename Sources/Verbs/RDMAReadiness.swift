@@ -167,3 +167,25 @@ public struct RDMAReadiness: Sendable {
         return nil
     }
 }
+
+extension RDMAReadiness {
+    /// The device and port that serve `host` (an IPv4 address of this host) for rdma_cm, found the
+    /// way rdma_cm finds them: a CM id bound to the address lands on the device whose netdev carries
+    /// it. A data-plane address must be such an address (soft-RoCE serves no loopback), so
+    /// `--transport auto` asks this for the addresses it will listen on, not only whether some
+    /// device is ACTIVE. Fails naming the address and the C call.
+    public static func device(serving host: String) -> Result<String, VerbsError> {
+        guard let address = CMAddress(host: host, port: 0), address.isIPv4 else {
+            return .failure(.noDevice("\(host) is not a numeric IPv4 address"))
+        }
+        return Result { () throws(VerbsError) -> String in
+            let channel = try EventChannel()
+            let id = try CMID(channel: channel)
+            try id.bind(address)
+            guard let context = id.context else {
+                throw .noDevice("\(host) is not an address of an RDMA device (rdma_bind_addr bound no device)")
+            }
+            return "\(context.deviceName) port \(id.portNumber)"
+        }
+    }
+}

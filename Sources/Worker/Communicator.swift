@@ -17,11 +17,15 @@ public struct WorkerConfiguration: Sendable {
     public var joinTimeout: Duration
     /// Where this rank listens for its host-ring predecessor (port 0: any free port).
     public var ringListen: Endpoint
+    /// Which data transport runs and why (e.g. `rdma (auto: 10.99.0.2 on rxe1 port 1)`): every
+    /// operation's report carries it. nil: the transport's name.
+    public var transportReason: String?
 
     public init(coordinator: Endpoint, jobName: String = "default", rank: Int, worldSize: Int, host: String? = nil,
                 operationTimeout: Duration = .seconds(60), joinTimeout: Duration = .seconds(60),
-                ringListen: Endpoint = Endpoint(host: "127.0.0.1", port: 0)) {
+                ringListen: Endpoint = Endpoint(host: "127.0.0.1", port: 0), transportReason: String? = nil) {
         self.ringListen = ringListen
+        self.transportReason = transportReason
         self.coordinator = coordinator
         self.jobName = jobName
         self.rank = rank
@@ -305,7 +309,7 @@ public final class Communicator {
         logger.info("joined", metadata: ["rank": "\(rank)", "job": "\(assignment.job)", "leaf": "\(assignment.leaf)",
                                          "path": "\(assignment.path)"])
         return Communicator(configuration: configuration, assignment: assignment, logger: logger, control: control,
-                            data: data, dataTransportName: dataTransport.name, events: events, pumps: pumps,
+                            data: data, dataTransportName: configuration.transportReason ?? dataTransport.name, events: events, pumps: pumps,
                             ring: ring)
     }
 
@@ -379,6 +383,9 @@ public final class Communicator {
         case .inNetwork: traffic = try await runInNetwork(call, send: send, recv: recv)
         case .ring: traffic = try await runRing(call, send: send, recv: recv)
         }
+        // The caller may reuse `send` on return: no send may still read registered memory.
+        try await data?.waitForSends()
+        try await ringNext?.waitForSends()
         let seconds = (ContinuousClock.now - start).seconds
         var result = OperationResult(opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
                                      seconds: seconds, path: path, transport: dataTransportName,
@@ -604,6 +611,25 @@ public final class Communicator {
     }
 
     /// Tells the coordinator this rank is done and closes the connections.
+    /// Registers memory the application passes to `run` and keeps allocated until `deregister`
+    /// (NCCL's `ncclCommRegister`): over RDMA, chunks sent from it go by DMA from where they are,
+    /// with no copy into the transport's buffers. Register once, reuse for every operation;
+    /// registering a buffer again or a part of one reuses the registration. Returns whether a
+    /// transport registered it (TCP copies anyway).
+    @discardableResult
+    public func register(_ buffer: UnsafeRawBufferPointer) throws -> Bool {
+        var registered = false
+        for connection in [data, ringNext].compactMap({ $0 }) {
+            registered = try connection.register(buffer) || registered
+        }
+        return registered
+    }
+
+    /// Ends one `register` of `buffer`; call before freeing it.
+    public func deregister(_ buffer: UnsafeRawBufferPointer) {
+        for connection in [data, ringNext].compactMap({ $0 }) { connection.deregister(buffer) }
+    }
+
     public func finish() async {
         guard !closed else { return }
         closed = true

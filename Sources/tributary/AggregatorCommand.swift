@@ -30,7 +30,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.aggregator.\(switchName)")
-        let (base, why) = try common.transport.dataTransport(localName: "aggregator \(switchName)", logger: logger)
+        let (base, why) = try common.dataTransport(localName: "aggregator \(switchName)", dataAddress: listen.host)
         logger.info("data transport: \(why)")
         let data = try fabric.dataTransport(base: base, logger: logger)
         let control = TCPTransport(localName: "aggregator \(switchName)")

@@ -100,6 +100,8 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--workers must be in 1...\(topology.hosts.count) for \(config)")
         }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
+        let (transport, transportReason) = try ClusterRunner.resolveTransport(
+            common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: workerAddress)
         let logDirectory = logDir ?? ClusterRunner.makeTempDirectory("tributary-bench")
         let progressFile = "\(logDirectory)/progress"
         var workload = [
@@ -110,7 +112,7 @@ struct BenchCommand: ParsableCommand {
         ]
         if c == 0 { workload.append("--no-check") }
         print("# tributary bench: \(topology.name), \(ranks) workers, tree \(tree.root) over \(tree.nodes.count) "
-              + "aggregators, transport \(common.transport.rawValue), \(d) \(o), -n \(n) -w \(w) -c \(c)")
+              + "aggregators, transport \(transportReason), \(d) \(o), -n \(n) -w \(w) -c \(c)")
         print("# limits (medians, this run): \(measured.headline)")
         print("# logs: \(logDirectory)")
         fflush(nil)
@@ -126,7 +128,7 @@ struct BenchCommand: ParsableCommand {
         var outcomes: [(WindowMode, ClusterRunner.Outcome)] = []
         for mode in modes {
             var runner = ClusterRunner(
-                config: config, topology: topology, workers: ranks, transport: common.transport,
+                config: config, topology: topology, workers: ranks, transport: transport, transportReason: transportReason,
                 logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window, timeout: timeout,
                 opTimeout: 120, logDirectory: logDirectory + (modes.count > 1 ? "/\(mode.rawValue)" : ""),
                 summaryFile: "\(logDirectory)/summary-\(mode.rawValue).json", workerArguments: workload,
@@ -137,6 +139,7 @@ struct BenchCommand: ParsableCommand {
                 })
             runner.fabric = session.map { ($0.state, $0.path) }
             runner.windowMode = mode
+            runner.rdmaOperation = common.rdmaOperation
             runner.aggregatorAddress = aggregatorAddress
             runner.workerAddress = workerAddress
             outcomes.append((mode, try runner.run()))
@@ -166,7 +169,7 @@ struct BenchCommand: ParsableCommand {
             if let plot {
                 let file = modes.count > 1 ? plot.replacingOccurrences(of: ".svg", with: "\(suffix).svg") : plot
                 try report.svg(title: "\(topology.name): \(ranks) workers, \(d) \(o) allreduce, "
-                               + "\(common.transport.rawValue)\(fabric ? ", fabric" : "")\(suffix)")
+                               + "\(transport.rawValue)\(fabric ? ", fabric" : "")\(suffix)")
                     .write(toFile: file, atomically: true, encoding: .utf8)
                 print("# plot written to \(file)")
             }

@@ -1,5 +1,7 @@
+import ArgumentParser
 import Coordinator
 import Foundation
+import TransportRDMA
 import TributaryCore
 
 /// Starts a whole cluster as local processes (coordinator, one aggregator per switch of the tree,
@@ -9,7 +11,10 @@ struct ClusterRunner {
     var config: String
     var topology: Topology
     var workers: Int
+    /// Concrete (`resolveTransport`): every child gets the same transport and the same reason.
     var transport: TransportChoice
+    var transportReason: String
+    var rdmaOperation: RDMATransport.Operation = .writeWithImmediate
     var logLevel: String
     var chunkBytes: Int
     var window: Int
@@ -34,6 +39,20 @@ struct ClusterRunner {
         /// Peak resident memory (VmHWM) of every aggregator, read just before it was stopped.
         var aggregatorPeakBytes: [String: Int]
         var processes: Int
+    }
+
+    /// Resolves `auto` once for the whole cluster, so no two processes can choose differently: the
+    /// fabric's namespaces hold no RDMA device; otherwise both data addresses must be served by one.
+    static func resolveTransport(_ choice: TransportChoice, fabric: Bool, aggregatorAddress: String,
+                                 workerAddress: String) throws -> (TransportChoice, String) {
+        guard fabric else { return try choice.resolve(dataAddresses: [aggregatorAddress, workerAddress]) }
+        switch choice {
+        case .rdma:
+            throw ValidationError("--transport rdma: the emulated fabric's namespaces have veth links and no RDMA "
+                                  + "device; run --fabric over tcp (or auto)")
+        default:
+            return (.tcp, choice == .tcp ? "tcp (requested)" : "tcp (auto: the emulated fabric's namespaces have no RDMA device)")
+        }
     }
 
     func run() throws -> Outcome {
@@ -68,6 +87,7 @@ struct ClusterRunner {
             for name in tree.aggregatorsTopDown {
                 var arguments = [
                     "aggregator", "--switch", name, "--coordinator", endpoint, "--transport", transport.rawValue,
+                    "--transport-reason", transportReason, "--rdma-operation", rdmaOperation.rawValue,
                     "--log-level", logLevel,
                 ]
                 var wrapper: [String] = []
@@ -83,7 +103,9 @@ struct ClusterRunner {
                 let host = tree.hosts[rank]
                 var arguments = [
                     "worker", "--coordinator", endpoint, "--rank", "\(rank)", "--size", "\(workers)",
-                    "--timeout", "\(opTimeout)", "--transport", transport.rawValue, "--log-level", "warning",
+                    "--timeout", "\(opTimeout)", "--transport", transport.rawValue,
+                    "--transport-reason", transportReason, "--rdma-operation", rdmaOperation.rawValue,
+                    "--log-level", "warning",
                     "--host", host,
                 ]
                 var wrapper: [String] = []

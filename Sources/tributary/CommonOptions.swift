@@ -9,8 +9,15 @@ import Verbs
 
 /// Options every daemon and the worker share.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "Data-plane transport: auto, tcp (rdma arrives with the RDMA transport).")
+    @Option(help: "Data-plane transport: auto (RDMA when this process's data address is served by an ACTIVE RDMA port, otherwise TCP), rdma or tcp.")
     var transport: TransportChoice = .auto
+
+    /// Set by `launch`/`bench`, which resolve `auto` once for the whole cluster and pass the
+    /// concrete transport down with the reason, so every rank reports the same why.
+    @Option(help: .hidden) var transportReason: String?
+
+    @Option(help: "How RDMA places a piece in the peer's receive buffer: write-imm (RDMA WRITE with immediate) or send.")
+    var rdmaOperation: RDMATransport.Operation = .writeWithImmediate
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -20,33 +27,55 @@ struct CommonOptions: ParsableArguments {
         logger.logLevel = logLevel
         return logger
     }
+
+    /// The data-plane transport for a process whose data address is `dataAddress`, and why.
+    /// nil `dataAddress`: the process only connects, and `auto` goes by the host's devices alone.
+    func dataTransport(localName: String, dataAddress: String?) throws -> (any FrameTransport, String) {
+        let (resolved, why) = try transport.resolve(dataAddresses: dataAddress.map { [$0] } ?? [])
+        let reason = transportReason ?? why
+        switch resolved {
+        case .rdma:
+            return (RDMATransport(localName: localName, configuration: .init(operation: rdmaOperation)),
+                    reason + ", \(rdmaOperation.rawValue)")
+        default: return (TCPTransport(localName: localName), reason)
+        }
+    }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension RDMATransport.Operation: ExpressibleByArgument {}
 
 enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
     case auto, tcp, rdma
 
-    /// The data-plane transport and why it was chosen, so no fallback is silent: RDMA when asked
-    /// for (and usable), otherwise TCP. `auto` stays on TCP until RDMA has run the launch/parity
-    /// suite in CI (docs/RDMA.md), and says so.
-    func dataTransport(localName: String, logger: Logger) throws -> (any FrameTransport, String) {
+    /// The concrete transport (`.rdma` or `.tcp`) and why, so no choice and no fallback is silent.
+    /// `rdma` must be usable here or it is an error naming what is missing; `auto` takes RDMA when
+    /// every data address given is served by an RDMA device with an ACTIVE port (soft-RoCE serves
+    /// no loopback, so a loopback cluster stays on TCP even on an RDMA host), otherwise TCP.
+    func resolve(dataAddresses: [String]) throws -> (TransportChoice, String) {
         switch self {
         case .tcp:
-            return (TCPTransport(localName: localName), "tcp (requested)")
+            return (.tcp, "tcp (requested)")
         case .rdma:
             let readiness = RDMAReadiness.check()
             guard readiness.usable else {
                 throw ValidationError("--transport rdma: \(readiness.reason) (see `tributary doctor`)")
             }
-            return (RDMATransport(localName: localName), "rdma (requested; \(readiness.reason))")
+            return (.rdma, "rdma (requested; \(readiness.reason))")
         case .auto:
             let readiness = RDMAReadiness.check()
-            let reason = readiness.usable
-                ? "tcp (auto: RDMA is usable here (\(readiness.reason)); ask for it with --transport rdma)"
-                : "tcp (auto: \(readiness.reason))"
-            logger.debug("transport \(reason)")
-            return (TCPTransport(localName: localName), reason)
+            guard readiness.usable else { return (.tcp, "tcp (auto: \(readiness.reason))") }
+            var served: [String] = []
+            for address in Set(dataAddresses).sorted() {
+                switch RDMAReadiness.device(serving: address) {
+                case .success(let device):
+                    served.append("\(address) on \(device)")
+                case .failure(let error):
+                    return (.tcp, "tcp (auto: RDMA devices are up, but data address \(address) is not served by one: "
+                                + "\(error); give an RDMA device's address to use RDMA)")
+                }
+            }
+            return (.rdma, "rdma (auto: \(served.joined(separator: ", ")))")
         }
     }
 }

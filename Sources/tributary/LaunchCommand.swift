@@ -64,18 +64,21 @@ struct LaunchCommand: AsyncParsableCommand {
             throw ValidationError("--workers must be in 1...\(topology.hosts.count) for \(config)")
         }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(n)))
+        let (transport, transportReason) = try ClusterRunner.resolveTransport(
+            common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: workerAddress)
         let logDirectory = logDir ?? ClusterRunner.makeTempDirectory("tributary-launch")
         print("tributary launch: \(topology.name), \(n) workers, \(tree.nodes.count) aggregators "
-              + "(root \(tree.root)), transport \(common.transport.rawValue); logs in \(logDirectory)")
+              + "(root \(tree.root)), transport \(transportReason); logs in \(logDirectory)")
         let session = fabric ? try FabricSession(config: config, topology: topology, keep: keepFabric) : nil
         defer { session?.close() }
         var runner = ClusterRunner(
-            config: config, topology: topology, workers: n, transport: common.transport,
+            config: config, topology: topology, workers: n, transport: transport, transportReason: transportReason,
             logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window, timeout: timeout,
             opTimeout: opTimeout, logDirectory: logDirectory, summaryFile: summary ?? "\(logDirectory)/summary.json",
             workerArguments: workload.arguments)
         runner.fabric = session.map { ($0.state, $0.path) }
         runner.windowMode = windowMode
+        runner.rdmaOperation = common.rdmaOperation
         runner.aggregatorAddress = aggregatorAddress
         runner.workerAddress = workerAddress
         let outcome = try runner.run()

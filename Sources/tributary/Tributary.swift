@@ -12,5 +12,5 @@ struct Tributary: AsyncParsableCommand {
             """,
         subcommands: [LaunchCommand.self, CoordinatorCommand.self, AggregatorCommand.self, WorkerCommand.self,
                       TopoCommand.self, BenchCommand.self, LimitsCommand.self, FabricCommand.self,
-                      DoctorCommand.self])
+                      DoctorCommand.self, StreamCommand.self])
 }

@@ -41,6 +41,10 @@ struct WorkloadOptions: ParsableArguments {
     @Flag(help: "Out-of-place (separate send and receive buffers) instead of in-place.")
     var outOfPlace = false
 
+    @Flag(inversion: .prefixedNo,
+          help: "Register the send and receive buffers with the data transport once, for all operations (over RDMA chunks then go without a copy).")
+    var registerBuffers = true
+
     @Option(help: "Algorithms to run each size with: innetwork, ring (comma separated).")
     var algos: String = "innetwork"
 
@@ -87,6 +91,7 @@ struct WorkloadOptions: ParsableArguments {
         if specials { a.append("--specials") }
         if noCheck { a.append("--no-check") }
         if outOfPlace { a.append("--out-of-place") }
+        if !registerBuffers { a.append("--no-register-buffers") }
         if let mismatchRank { a += ["--mismatch-rank", "\(mismatchRank)", "--mismatch-kind", mismatchKind] }
         a += ["--algos", algos]
         if let progressFile { a += ["--progress-file", progressFile] }
@@ -143,7 +148,7 @@ struct WorkerCommand: AsyncParsableCommand {
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.worker.\(rank)")
-        let (base, why) = try common.transport.dataTransport(localName: "rank \(rank)", logger: logger)
+        let (base, why) = try common.dataTransport(localName: "rank \(rank)", dataAddress: ringListen.host)
         logger.info("data transport: \(why)")
         let data = try fabric.dataTransport(base: base, logger: logger)
         let control = TCPTransport(localName: "rank \(rank)")
@@ -152,7 +157,7 @@ struct WorkerCommand: AsyncParsableCommand {
             communicator = try await Communicator.join(
                 WorkerConfiguration(coordinator: coordinator, jobName: job, rank: rank, worldSize: size, host: host,
                                     operationTimeout: .seconds(timeout), joinTimeout: .seconds(timeout),
-                                    ringListen: ringListen),
+                                    ringListen: ringListen, transportReason: why),
                 control: control, data: data, logger: logger)
         } catch {
             writeStderr("tributary worker rank \(rank): cannot join job \(job): \(error)")
@@ -188,7 +193,12 @@ struct WorkerCommand: AsyncParsableCommand {
         let pristine = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         let send = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         let recv = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        // Registered once for every operation (nccl-tests registers its buffers the same way).
+        let registered = workload.registerBuffers
+            ? [UnsafeRawBufferPointer(start: send, count: bytes), UnsafeRawBufferPointer(start: recv, count: bytes)] : []
+        for buffer in registered { try comm.register(buffer) }
         defer {
+            for buffer in registered { comm.deregister(buffer) }
             pristine.deallocate()
             send.deallocate()
             recv.deallocate()

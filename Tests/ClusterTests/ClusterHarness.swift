@@ -3,21 +3,56 @@ import Coordinator
 import Foundation
 import Logging
 import Transport
+import TransportRDMA
 import TransportTCP
+import Verbs
 import TributaryCore
 import Worker
 
-/// Transports the cluster tests run over: every algorithm test runs over each.
+/// Transports the cluster tests run over: every algorithm test runs over each of `allCases`.
+///
+/// `rdma` needs a device, so it runs in the rxe VM: `scripts/rdma-tests` sets
+/// `TRIBUTARY_TEST_TRANSPORTS=rdma` and the whole cluster suite runs again over RDMA there (control
+/// on TCP loopback, data on the two soft-RoCE devices). On a host without RDMA the list is
+/// `inproc, tcp`; naming `rdma` where no device is usable fails the run rather than skipping.
 enum TransportKind: String, CaseIterable, Sendable, CustomStringConvertible {
-    case inproc, tcp
+    case inproc, tcp, rdma
     var description: String { rawValue }
+
+    static var allCases: [TransportKind] {
+        guard let list = ProcessInfo.processInfo.environment["TRIBUTARY_TEST_TRANSPORTS"] else { return [.inproc, .tcp] }
+        return list.split(separator: ",").map { name in
+            guard let kind = TransportKind(rawValue: String(name)) else {
+                fatalError("TRIBUTARY_TEST_TRANSPORTS: unknown transport \(name)")
+            }
+            return kind
+        }
+    }
 
     func make(_ name: String) -> any FrameTransport {
         switch self {
         case .inproc: return InProcessTransport(viaWireFormat: true)
         case .tcp: return TCPTransport(localName: name)
+        case .rdma: return RDMATransport(localName: name)
         }
     }
+
+    /// The coordinator and control plane over RDMA: TCP, as in the real daemons.
+    func makeControl(_ name: String) -> any FrameTransport { TCPTransport(localName: name) }
+
+    /// Where aggregators listen for data: rxe0's address for RDMA, loopback otherwise.
+    var aggregatorHost: String { self == .rdma ? RDMATestHost.aggregatorAddress : "127.0.0.1" }
+    /// Where workers listen for their ring peer: rxe1's address for RDMA (a second device).
+    var workerHost: String { self == .rdma ? RDMATestHost.workerAddress : "127.0.0.1" }
+}
+
+/// The RDMA devices the tests use (in the rxe VM: rxe0 on RXE_IP0, rxe1 on RXE_IP1).
+enum RDMATestHost {
+    static let readiness = RDMAReadiness.check()
+    static var usable: Bool { readiness.usable }
+    static let aggregatorAddress = ProcessInfo.processInfo.environment["RXE_IP0"]
+        ?? readiness.choice?.ipv4Address ?? "127.0.0.1"
+    static let workerAddress = ProcessInfo.processInfo.environment["RXE_IP1"] ?? aggregatorAddress
 }
 
 /// A whole cluster in one process: coordinator, one aggregator task per switch of the tree, one
@@ -55,22 +90,23 @@ struct ClusterHarness {
     func run<T: Sendable>(_ body: @escaping @Sendable (Communicator) async throws -> T) async throws
         -> [Result<T, Error>] {
         let net = transport.make("test")
+        let control = transport == .rdma ? transport.makeControl("test") : net
         let coordinator = try Coordinator(
             configuration: CoordinatorConfiguration(listen: Endpoint(host: "127.0.0.1", port: 0), topology: topology,
                                                     chunkBytes: chunkBytes, window: window,
                                                     assemblyTimeout: .seconds(30), aggregatorWait: aggregatorWait),
-            transport: net, logger: Self.logger)
+            transport: control, logger: Self.logger)
         let endpoint = try await coordinator.start()
         let coordinatorTask = Task { _ = await coordinator.run() }
-        if let coordinatorRogue { try await coordinatorRogue(endpoint, net) }
+        if let coordinatorRogue { try await coordinatorRogue(endpoint, control) }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
         var daemons: [Task<Void, Error>] = []
         for name in startAggregators ? tree.aggregatorsTopDown : [] {
             let daemon = AggregatorDaemon(
                 configuration: AggregatorConfiguration(switchName: name, coordinator: endpoint,
-                                                       dataListen: Endpoint(host: "127.0.0.1", port: 0),
+                                                       dataListen: Endpoint(host: transport.aggregatorHost, port: 0),
                                                        stallTimeout: stallTimeout),
-                control: net, data: net, logger: Self.logger)
+                control: control, data: net, logger: Self.logger)
             daemons.append(Task { try await daemon.run() })
             if let rogue {
                 var endpoint: Endpoint?
@@ -92,8 +128,9 @@ struct ClusterHarness {
                     do {
                         let comm = try await Communicator.join(
                             WorkerConfiguration(coordinator: endpoint, rank: rank, worldSize: ranks,
-                                                operationTimeout: timeout, joinTimeout: .seconds(30)),
-                            control: net, data: net, logger: Self.logger)
+                                                operationTimeout: timeout, joinTimeout: .seconds(30),
+                                                ringListen: Endpoint(host: transport.workerHost, port: 0)),
+                            control: control, data: net, logger: Self.logger)
                         let value = try await body(comm)
                         await comm.finish()
                         return (rank, .success(value))

@@ -1,5 +1,6 @@
 import Foundation
 import Transport
+@testable import TransportRDMA
 import TributaryCore
 #if canImport(Glibc)
 import Glibc
@@ -16,6 +17,11 @@ enum RogueClient {
         if let inproc = net as? InProcessTransport {
             let connection = try await inproc.connect(to: endpoint)
             (connection as! InProcessConnection).sendRawBytes(bytes)
+            return try await firstError(connection)
+        }
+        if net is RDMATransport {
+            let connection = try await net.connect(to: endpoint)
+            (connection as! RDMAConnection).sendRawBytes(bytes)
             return try await firstError(connection)
         }
         return try socketExchange(bytes, endpoint: endpoint)

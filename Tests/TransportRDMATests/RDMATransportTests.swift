@@ -50,9 +50,10 @@ struct RDMATransportTests {
         return .chunk(header, payload: payload)
     }
 
-    static func pair(_ net: RDMATransport) async throws -> (any FrameListener, any FrameConnection,
-                                                            any FrameConnection) {
-        let listener = try await net.listen(on: Endpoint(host: RDMAHost.address, port: 0))
+    /// A connected pair: `client` from `net`, `server` accepted by `serverNet` (default: the same).
+    static func pair(_ net: RDMATransport, server serverNet: RDMATransport? = nil) async throws
+        -> (any FrameListener, any FrameConnection, any FrameConnection) {
+        let listener = try await (serverNet ?? net).listen(on: Endpoint(host: RDMAHost.address, port: 0))
         #expect(listener.endpoint.port != 0, "port 0 must become a real port")
         let client = try await within(30, "connect") { try await net.connect(to: listener.endpoint) }
         let server = try await within(30, "accept") {
@@ -72,9 +73,17 @@ struct RDMATransportTests {
         }
     }
 
-    @Test func framesArriveWholeAndInOrderBothWays() async throws {
-        let net = RDMATransport(localName: "contract-test")
-        let (listener, client, server) = try await Self.pair(net)
+    /// Every pairing of how each side places its pieces: SEND, RDMA WRITE with immediate, and one
+    /// of each (the receiver handles both opcodes whatever it sends with itself).
+    static let operationPairs: [(RDMATransport.Operation, RDMATransport.Operation)] =
+        [(.send, .send), (.writeWithImmediate, .writeWithImmediate), (.send, .writeWithImmediate)]
+
+    @Test(arguments: operationPairs)
+    func framesArriveWholeAndInOrderBothWays(client clientOp: RDMATransport.Operation,
+                                             server serverOp: RDMATransport.Operation) async throws {
+        let net = RDMATransport(localName: "contract-test", configuration: .init(operation: clientOp))
+        let serverNet = RDMATransport(localName: "contract-test", configuration: .init(operation: serverOp))
+        let (listener, client, server) = try await Self.pair(net, server: serverNet)
         let sizes = [0, 1, 3, 1000, 65_537, 1 << 20]
         var sent: [Frame] = sizes.enumerated().map { Self.chunk($0.offset, elements: $0.element) }
         sent.append(.control(.hello(Hello(role: .worker, name: "rank 0"))))
@@ -205,9 +214,10 @@ struct RDMATransportTests {
 
     /// Far more pieces than either side posts receives, both ways at once, with tiny buffers: the
     /// credits (piggybacked and credit-only) keep it going, and everything arrives whole and in order.
-    @Test func burstBeyondTheReceiversCreditsArrivesWholeAndInOrder() async throws {
+    @Test(arguments: RDMATransport.Operation.allCases)
+    func burstBeyondTheReceiversCreditsArrivesWholeAndInOrder(operation: RDMATransport.Operation) async throws {
         let net = RDMATransport(localName: "credits", configuration: .init(
-            receiveBufferCount: 4, receiveBufferSize: 4096, sendBufferCount: 3))
+            receiveBufferCount: 4, receiveBufferSize: 4096, sendBufferCount: 3, operation: operation))
         let (listener, client, server) = try await Self.pair(net)
         let frames = (0..<400).map { Self.chunk($0, elements: ($0 * 37) % 3000) }
         let payload = [UInt8](repeating: 7, count: 10_000)
@@ -287,6 +297,122 @@ struct RDMATransportTests {
         await listener.close()
     }
 
+    /// A queue pair error: a WRITE names a key the peer never registered, the peer's adapter
+    /// refuses it (remote access error) and the writer's queue pair goes to ERR. The writer's
+    /// inbound ends with the work completion's status, opcode and work request and the peer; the
+    /// other side's ends too — neither hangs, and later sends on either side are refused, not lost
+    /// silently.
+    @Test func queuePairErrorEndsBothSidesNamingTheCause() async throws {
+        let net = RDMATransport(localName: "qp-error", configuration: .init(
+            keepaliveInterval: .seconds(1), peerTimeout: .seconds(5), operation: .writeWithImmediate))
+        let (listener, client, server) = try await Self.pair(net)
+        client.send(Self.chunk(1, elements: 100))
+        #expect(try await Self.receive(1, from: server).count == 1)
+        let writer = try #require(client as? RDMAConnection)
+        writer.corruptRemoteKey()
+        client.send(Self.chunk(2, elements: 100))
+        func end(of connection: any FrameConnection) async throws -> String {
+            try await within(60, "\(connection.peer)'s inbound to end") { () -> String in
+                do {
+                    for try await _ in connection.inbound {}
+                    return "finished without an error"
+                } catch {
+                    return "\(error)"
+                }
+            }
+        }
+        let atWriter = try await end(of: client)
+        #expect(atWriter.contains(client.peer), "\(atWriter)")
+        #expect(atWriter.contains("remote access error"), "\(atWriter)")
+        #expect(atWriter.contains("(RDMA_WRITE_WITH_IMM)"), "\(atWriter)")
+        #expect(atWriter.contains("work request"), "\(atWriter)")
+        // The peer hears of it as the writer's disconnect or as its own flushed receives, whichever
+        // comes first; either way its inbound ends and its sends are refused.
+        let atPeer = try await end(of: server)
+        print("writer: \(atWriter)\npeer: \(atPeer)")
+        let beat = Frame.control(.heartbeat(Heartbeat(sequence: 9)))
+        await #expect(throws: TransportError.self) { try await client.sendAndWait(beat) }
+        await #expect(throws: TransportError.self) { try await server.sendAndWait(beat) }
+        client.close()
+        server.close()
+        await listener.close()
+    }
+
+    /// Registration is done once and reused: the same buffer or a part of it costs no second
+    /// `ibv_reg_mr`; payloads inside it are found, others are not; the last deregister drops it.
+    @Test func registeringReusesAndDeregisteringReleases() async throws {
+        let net = RDMATransport(localName: "registration")
+        let (listener, client, server) = try await Self.pair(net)
+        let connection = try #require(client as? RDMAConnection)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { buffer.deallocate() }
+        let whole = UnsafeRawBufferPointer(buffer)
+        let part = UnsafeRawBufferPointer(rebasing: whole[4096..<(1 << 19)])
+        #expect(try client.register(whole))
+        #expect(try client.register(whole))
+        #expect(try client.register(part))
+        #expect(connection.registrations.registrations == 1)
+        #expect(connection.registrations.reuses == 2)
+        #expect(connection.registrations.segment(covering: UnsafeRawBufferPointer(rebasing: whole[100..<9000]))?.offset == 100)
+        let outside = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 64)
+        defer { outside.deallocate() }
+        #expect(connection.registrations.segment(covering: UnsafeRawBufferPointer(outside)) == nil)
+        client.deregister(part)
+        client.deregister(whole)
+        #expect(connection.registrations.segment(covering: part) != nil, "one register of the whole buffer is left")
+        client.deregister(whole)
+        #expect(connection.registrations.segment(covering: part) == nil)
+        #expect(connection.registrations.registeredBytes == 0)
+        client.close()
+        server.close()
+        await listener.close()
+    }
+
+    /// Chunks from a registered buffer go without a copy — larger than a piece (a 1 MiB chunk over
+    /// 64 KiB pieces), exactly a piece, between copied chunks and control frames; one below the
+    /// threshold is copied — and all arrive byte for byte, in order, over both operations.
+    @Test(arguments: RDMATransport.Operation.allCases)
+    func registeredPayloadsArriveIntactWithoutACopy(operation: RDMATransport.Operation) async throws {
+        let net = RDMATransport(localName: "zero-copy", configuration: .init(
+            receiveBufferCount: 6, receiveBufferSize: 64 << 10, sendBufferCount: 24, operation: operation,
+            zeroCopyThreshold: 4096))
+        let (listener, client, server) = try await Self.pair(net)
+        let connection = try #require(client as? RDMAConnection)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { buffer.deallocate() }
+        for i in buffer.indices { buffer[i] = UInt8(truncatingIfNeeded: i &* 7 &+ i >> 9) }
+        #expect(try client.register(UnsafeRawBufferPointer(buffer)))
+        var expected: [Frame] = []
+        let sizes = [4096, 1 << 20, 100, 65_536 - 60, 65_536, 300_001, 8192 + 3]
+        var offset = 0
+        for (i, size) in sizes.enumerated() {
+            let start = min(offset, buffer.count - size)
+            let payload = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[start..<(start + size)])
+            let header = ChunkHeader(job: 3, origin: 0, opSeq: UInt64(i), totalCount: UInt64(size), elementOffset: 0,
+                                     chunkIndex: 0, chunkCount: 1, elementCount: UInt32(size), collective: .allreduce,
+                                     dtype: .u8, op: .sum, flags: [], root: 0, payloadLength: UInt32(size))
+            client.sendChunk(header, payload: payload)
+            expected.append(.chunk(header, payload: Array(payload)))
+            if i % 2 == 0 {
+                let copied = Self.chunk(100 + i, elements: 1000)
+                client.send(copied)
+                expected.append(copied)
+            }
+            // Every send buffer free again before the next chunk: each registered one can go whole.
+            let beat = Frame.control(.heartbeat(Heartbeat(sequence: UInt64(i))))
+            try await within(60, "sendAndWait") { try await client.sendAndWait(beat) }
+            expected.append(beat)
+            offset += 77_777
+        }
+        try await within(60, "waitForSends") { try await client.waitForSends() }
+        #expect(try await Self.receive(expected.count, from: server, seconds: 120) == expected)
+        #expect(connection.zeroCopyChunks == sizes.filter { $0 >= 4096 }.count)
+        client.deregister(UnsafeRawBufferPointer(buffer))
+        client.close()
+        server.close()
+        await listener.close()
+    }
+
     /// `setPlacement`: chunk payloads land in the receiver's memory, as over TCP.
     @Test func placementWritesPayloadsWhereTheReceiverSays() async throws {
         let net = RDMATransport(localName: "placement")
@@ -314,9 +440,14 @@ struct RDMATransportTests {
 /// Runs everywhere: the handshake and the configuration checks need no device.
 @Suite struct RDMAHandshakeTests {
     @Test func handshakeRoundTripsAndRejectsForeignData() {
-        let h = Handshake(receiveCount: 16, receiveSize: 266_240)
+        let h = Handshake(receiveCount: 16, receiveSize: 266_240,
+                          ring: RemoteBuffer(address: 0x7F12_3456_7000, rkey: 0xDEAD_BEEF))
+        #expect(h.encoded.count == Handshake.size)
         #expect(Handshake(h.encoded) == h)
-        #expect(Handshake(h.encoded + [UInt8](repeating: 0, count: 40)) == h)
+        #expect(Handshake(h.encoded + [UInt8](repeating: 0, count: 24)) == h)
+        var oldVersion = h.encoded
+        oldVersion[4] = 1
+        #expect(Handshake(oldVersion) == nil)
         #expect(Handshake([0x54, 0x52]) == nil)
         var wrongMagic = h.encoded
         wrongMagic[0] ^= 1
