@@ -595,8 +595,10 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         let kind: ErrorReport.Kind
         if case .unsupportedVersion = wire { kind = .versionMismatch } else { kind = .malformedFrame }
         let report = ErrorReport(kind: kind, reporter: localName, message: "rejected frame from \(peer): \(wire)")
-        finishInbound(throwing: .malformedFrame(peer: peer, wire))
+        // The error frame is queued first: whoever reads `inbound` may close the connection as soon
+        // as it ends, and a close refuses later sends.
         enqueue(WireFormat.encode(.control(.error(report))), waiter: nil)
+        finishInbound(throwing: .malformedFrame(peer: peer, wire))
         close()
     }
 

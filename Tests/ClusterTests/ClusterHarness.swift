@@ -33,7 +33,8 @@ enum TransportKind: String, CaseIterable, Sendable, CustomStringConvertible {
         switch self {
         case .inproc: return InProcessTransport(viaWireFormat: true)
         case .tcp: return TCPTransport(localName: name)
-        case .rdma: return RDMATransport(localName: name)
+        // Chunks here are 1 KiB: small receive buffers keep a dozen connections within the VM's memory.
+        case .rdma: return RDMATransport(localName: name, configuration: .init(receiveBufferSize: 32 << 10))
         }
     }
 
