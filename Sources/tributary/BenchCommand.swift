@@ -26,6 +26,8 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .short, help: "Reduction.") var o: ReduceOp = .sum
     @Option(name: .customShort("J"), help: "Write results as JSON to this file.") var json: String?
     @Option(help: "Topology file.") var config: String = "Configs/default.yaml"
+    @Flag(inversion: .prefixedNo, help: "Workers register their buffers with the data transport once (zero-copy sends over RDMA).")
+    var registerBuffers = true
     @Option(help: "Workers (default: one per host).") var workers: Int?
     @Option(help: "innetwork, ring or both.") var algo: String = "both"
     @Option(help: "Draw bandwidth against size for every algorithm to this SVG file.") var plot: String?
@@ -111,6 +113,7 @@ struct BenchCommand: ParsableCommand {
             "--out-of-place",
         ]
         if c == 0 { workload.append("--no-check") }
+        if !registerBuffers { workload.append("--no-register-buffers") }
         print("# tributary bench: \(topology.name), \(ranks) workers, tree \(tree.root) over \(tree.nodes.count) "
               + "aggregators, transport \(transportReason), \(d) \(o), -n \(n) -w \(w) -c \(c)")
         print("# limits (medians, this run): \(measured.headline)")

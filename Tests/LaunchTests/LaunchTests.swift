@@ -101,6 +101,22 @@ import Testing
         #expect(!run.stdout.contains("NO "))
     }
 
+    /// `auto` says which transport it chose and why, in the banner and in every operation's report;
+    /// `rdma` where there is none is refused up front, naming what is missing.
+    @Test(.disabled(if: FileManager.default.fileExists(atPath: "/dev/infiniband/uverbs0"),
+                    "this host has RDMA; the rxe VM run checks auto choosing it (scripts/rdma-tests)"))
+    func transportChoiceIsExplained() throws {
+        let auto = try Self.tributary(["launch", "--config", "Configs/two-leaves.yaml", "--counts", "1000"])
+        #expect(auto.status == 0, "\(auto.output)")
+        #expect(auto.stdout.contains("transport tcp (auto: "), "\(auto.stdout)")
+        #expect(auto.stdout.contains("\ndata transport: tcp (auto: "), "\(auto.stdout)")
+        let rdma = try Self.tributary(["launch", "--config", "Configs/two-leaves.yaml", "--counts", "1000",
+                                       "--transport", "rdma"])
+        #expect(rdma.status != 0)
+        #expect(rdma.stderr.contains("--transport rdma: "), "\(rdma.output)")
+        #expect(rdma.stderr.contains("tributary doctor"), "\(rdma.output)")
+    }
+
     @Test func mismatchedCollectiveFailsNamingTheRank() throws {
         let run = try Self.tributary([
             "launch", "--config", "Configs/default.yaml", "--counts", "1000", "--mismatch-rank", "5",
