@@ -623,6 +623,10 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
                     post(free)
                 }
             }
+            // A post that failed under the lock (dieLocked) is ended here, where waiters can be failed.
+            if let deathReason, case .connectionLost = deathReason, !disconnectCalled, !inboundFinished {
+                lost = deathReason
+            }
             if let flushSeenAt, !disconnectCalled, !peerDisconnected, now - flushSeenAt > .seconds(3) {
                 lost = .connectionLost(peer: peer, reason: "the queue pair failed (work requests flushed) without a disconnect")
             }

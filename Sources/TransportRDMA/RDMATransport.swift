@@ -47,8 +47,8 @@ public struct RDMATransport: FrameTransport {
         /// copy than a second scatter/gather element and a piece of their own).
         public var zeroCopyThreshold: Int
 
-        public init(receiveBufferCount: Int = 16, receiveBufferSize: Int = 256 << 10 + 4096,
-                    sendBufferCount: Int = 16, sendBufferSize: Int? = nil,
+        public init(receiveBufferCount: Int = 32, receiveBufferSize: Int = 256 << 10 + 4096,
+                    sendBufferCount: Int = 32, sendBufferSize: Int? = nil,
                     connectTimeout: Duration = .seconds(10), closeTimeout: Duration = .seconds(2),
                     maxBody: Int = WireFormat.defaultMaxBody, rnrRetryCount: UInt8 = 6, retryCount: UInt8 = 7,
                     keepaliveInterval: Duration = .seconds(5), peerTimeout: Duration = .seconds(15),

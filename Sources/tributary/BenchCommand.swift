@@ -143,6 +143,7 @@ struct BenchCommand: ParsableCommand {
             runner.fabric = session.map { ($0.state, $0.path) }
             runner.windowMode = mode
             runner.rdmaOperation = common.rdmaOperation
+            runner.rdmaReceiveBuffers = common.rdmaReceiveBuffers
             runner.aggregatorAddress = aggregatorAddress
             runner.workerAddress = workerAddress
             outcomes.append((mode, try runner.run()))

@@ -15,6 +15,7 @@ struct ClusterRunner {
     var transport: TransportChoice
     var transportReason: String
     var rdmaOperation: RDMATransport.Operation = .writeWithImmediate
+    var rdmaReceiveBuffers = 32
     var logLevel: String
     var chunkBytes: Int
     var window: Int
@@ -88,7 +89,7 @@ struct ClusterRunner {
                 var arguments = [
                     "aggregator", "--switch", name, "--coordinator", endpoint, "--transport", transport.rawValue,
                     "--transport-reason", transportReason, "--rdma-operation", rdmaOperation.rawValue,
-                    "--log-level", logLevel,
+                    "--rdma-receive-buffers", "\(rdmaReceiveBuffers)", "--log-level", logLevel,
                 ]
                 var wrapper: [String] = []
                 if let fabric, let node = fabric.state.plan.node(name) {
@@ -105,7 +106,7 @@ struct ClusterRunner {
                     "worker", "--coordinator", endpoint, "--rank", "\(rank)", "--size", "\(workers)",
                     "--timeout", "\(opTimeout)", "--transport", transport.rawValue,
                     "--transport-reason", transportReason, "--rdma-operation", rdmaOperation.rawValue,
-                    "--log-level", "warning",
+                    "--rdma-receive-buffers", "\(rdmaReceiveBuffers)", "--log-level", "warning",
                     "--host", host,
                 ]
                 var wrapper: [String] = []

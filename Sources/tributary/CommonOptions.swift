@@ -19,6 +19,9 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "How RDMA places a piece in the peer's receive buffer: write-imm (RDMA WRITE with immediate) or send.")
     var rdmaOperation: RDMATransport.Operation = .writeWithImmediate
 
+    @Option(help: "RDMA receive (and send) buffers per connection, 260 KiB each: the peer's credits, how many pieces may be in flight (perftest's --rx-depth).")
+    var rdmaReceiveBuffers: Int = 32
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -35,7 +38,9 @@ struct CommonOptions: ParsableArguments {
         let reason = transportReason ?? why
         switch resolved {
         case .rdma:
-            return (RDMATransport(localName: localName, configuration: .init(operation: rdmaOperation)),
+            guard rdmaReceiveBuffers >= 4 else { throw ValidationError("--rdma-receive-buffers must be at least 4") }
+            return (RDMATransport(localName: localName, configuration: .init(
+                        receiveBufferCount: rdmaReceiveBuffers, sendBufferCount: rdmaReceiveBuffers, operation: rdmaOperation)),
                     reason + ", \(rdmaOperation.rawValue)")
         default: return (TCPTransport(localName: localName), reason)
         }
@@ -75,7 +80,7 @@ enum TransportChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
                                 + "\(error); give an RDMA device's address to use RDMA)")
                 }
             }
-            return (.rdma, "rdma (auto: \(served.joined(separator: ", ")))")
+            return (.rdma, "rdma (auto: \(served.isEmpty ? readiness.reason : served.joined(separator: ", ")))")
         }
     }
 }

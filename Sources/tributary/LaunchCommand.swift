@@ -79,6 +79,7 @@ struct LaunchCommand: AsyncParsableCommand {
         runner.fabric = session.map { ($0.state, $0.path) }
         runner.windowMode = windowMode
         runner.rdmaOperation = common.rdmaOperation
+        runner.rdmaReceiveBuffers = common.rdmaReceiveBuffers
         runner.aggregatorAddress = aggregatorAddress
         runner.workerAddress = workerAddress
         let outcome = try runner.run()
