@@ -63,7 +63,9 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "TributaryCoreTests", dependencies: ["TributaryCore"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "TransportTCP", "TributaryCore"]),
+        .testTarget(name: "TransportTests", dependencies: [
+            "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore",
+        ]),
         .testTarget(name: "ClusterTests", dependencies: [
             "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore", "Aggregator", "Worker",
             "Coordinator", .product(name: "NIOCore", package: "swift-nio"),

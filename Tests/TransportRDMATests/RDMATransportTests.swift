@@ -36,8 +36,10 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String { "\(what) did not happen within \(seconds) s" }
 }
 
-/// The transport contract (Tests/TransportTests/TransportContractTests.swift) over RDMA, plus the
-/// RDMA-only failure cases. Serialized: soft-RoCE under emulation is slow and memory is small.
+/// What the transport contract (Tests/TransportTests/TransportContractTests.swift, run over RDMA in
+/// the VM) does not cover: mixed operations, malformed input from an RDMA peer, credits, peers that
+/// vanish, queue pair errors, registration and zero-copy, placement. Serialized: soft-RoCE under
+/// emulation is slow and memory is small.
 @Suite(.serialized, .enabled(if: RDMAHost.usable, "needs an RDMA device (run inside the rxe VM: scripts/rdma-tests)"))
 struct RDMATransportTests {
     static func chunk(_ i: Int, elements: Int) -> Frame {
@@ -73,14 +75,13 @@ struct RDMATransportTests {
         }
     }
 
-    /// Every pairing of how each side places its pieces: SEND, RDMA WRITE with immediate, and one
-    /// of each (the receiver handles both opcodes whatever it sends with itself).
-    static let operationPairs: [(RDMATransport.Operation, RDMATransport.Operation)] =
-        [(.send, .send), (.writeWithImmediate, .writeWithImmediate), (.send, .writeWithImmediate)]
-
-    @Test(arguments: operationPairs)
-    func framesArriveWholeAndInOrderBothWays(client clientOp: RDMATransport.Operation,
-                                             server serverOp: RDMATransport.Operation) async throws {
+    /// One side sends with SEND, the other with RDMA WRITE with immediate: the receiver handles both
+    /// opcodes whatever it sends with itself. (Each operation on both sides is the transport
+    /// contract suite's, Tests/TransportTests, run over RDMA in the VM.)
+    @Test(arguments: [(RDMATransport.Operation.send, RDMATransport.Operation.writeWithImmediate),
+                      (.writeWithImmediate, .send)])
+    func mixedOperationsCarryFramesBothWays(client clientOp: RDMATransport.Operation,
+                                            server serverOp: RDMATransport.Operation) async throws {
         let net = RDMATransport(localName: "contract-test", configuration: .init(operation: clientOp))
         let serverNet = RDMATransport(localName: "contract-test", configuration: .init(operation: serverOp))
         let (listener, client, server) = try await Self.pair(net, server: serverNet)
@@ -93,70 +94,6 @@ struct RDMATransportTests {
         #expect(try await Self.receive(sent.count, from: client) == sent.reversed())
         client.close()
         server.close()
-        await listener.close()
-    }
-
-    @Test func closeFinishesThePeersInbound() async throws {
-        let net = RDMATransport(localName: "contract-test")
-        let (listener, client, server) = try await Self.pair(net)
-        client.send(.control(.shutdown(Shutdown(reason: "bye"))))
-        try await within(30, "sendAndWait") {
-            try await client.sendAndWait(.control(.heartbeat(Heartbeat(sequence: 1))))
-        }
-        client.close()
-        let frames = try await within(30, "the server's inbound to finish") {
-            var frames = 0
-            for try await _ in server.inbound { frames += 1 }
-            return frames
-        }
-        #expect(frames == 2)
-        // The closing side's inbound finishes too.
-        try await within(30, "the client's inbound to finish") { for try await _ in client.inbound {} }
-        await listener.close()
-    }
-
-    @Test func connectingToNothingFailsWithTheEndpointNamed() async throws {
-        let net = RDMATransport(localName: "contract-test")
-        let listener = try await net.listen(on: Endpoint(host: RDMAHost.address, port: 0))
-        let endpoint = listener.endpoint
-        await listener.close()
-        do {
-            _ = try await within(30, "connect to fail") { try await net.connect(to: endpoint) }
-            Issue.record("connect to a closed listener succeeded")
-        } catch let error as TransportError {
-            guard case .connectFailed(let e, _) = error else { Issue.record("\(error)"); return }
-            #expect(e == endpoint)
-            #expect("\(error)".contains("\(endpoint)"))
-        }
-    }
-
-    @Test func manyConnectionsToOneListener() async throws {
-        let net = RDMATransport(localName: "contract-test",
-                                configuration: .init(receiveBufferCount: 8, receiveBufferSize: 64 << 10))
-        let listener = try await net.listen(on: Endpoint(host: RDMAHost.address, port: 0))
-        var clients: [any FrameConnection] = []
-        for _ in 0..<8 {
-            clients.append(try await within(30, "connect") { try await net.connect(to: listener.endpoint) })
-        }
-        for (i, c) in clients.enumerated() { c.send(Self.chunk(i, elements: i * 10)) }
-        let seen = try await within(60, "8 connections accepted and read") {
-            var it = listener.connections.makeAsyncIterator()
-            var seen: Set<UInt32> = []
-            var servers: [any FrameConnection] = []
-            for _ in 0..<8 {
-                let server = try #require(await it.next())
-                servers.append(server)
-                var frames = server.inbound.makeAsyncIterator()
-                if case .chunk(let h, let payload)? = try await frames.next() {
-                    #expect(Self.chunk(Int(h.origin), elements: Int(h.elementCount)) == .chunk(h, payload: payload))
-                    seen.insert(h.origin)
-                }
-            }
-            for s in servers { s.close() }
-            return seen
-        }
-        #expect(seen == Set(0..<8))
-        for c in clients { c.close() }
         await listener.close()
     }
 

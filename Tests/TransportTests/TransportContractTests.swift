@@ -1,19 +1,51 @@
 import Foundation
 import Testing
 import Transport
+import TransportRDMA
 import TransportTCP
 import TributaryCore
+import Verbs
 
 /// The contract every transport fulfils, run over each one (gloo's habit: one suite, many homes).
-@Suite struct TransportContractTests {
+///
+/// RDMA needs a device, so it runs in the rxe VM: `scripts/rdma-tests` sets
+/// `TRIBUTARY_TEST_TRANSPORTS=rdma` and the suite runs over RDMA WRITE with immediate and over SEND
+/// there; on a host without RDMA the kinds are the in-process and TCP ones. The time limit turns a
+/// hang into a failure (a VM run has no one to press Ctrl-C).
+@Suite(.timeLimit(.minutes(2))) struct TransportContractTests {
     enum Kind: String, CaseIterable, CustomStringConvertible {
-        case inproc, inprocDirect, tcp
+        case inproc, inprocDirect, tcp, rdma, rdmaSend
         var description: String { rawValue }
+
+        static var allCases: [Kind] {
+            guard let list = ProcessInfo.processInfo.environment["TRIBUTARY_TEST_TRANSPORTS"] else {
+                return [.inproc, .inprocDirect, .tcp]
+            }
+            return list.split(separator: ",").flatMap { name -> [Kind] in
+                name == "rdma" ? [.rdma, .rdmaSend] : Kind(rawValue: String(name)).map { [$0] } ?? []
+            }
+        }
+
         func make() -> any FrameTransport {
             switch self {
             case .inproc: return InProcessTransport(viaWireFormat: true)
             case .inprocDirect: return InProcessTransport(viaWireFormat: false)
             case .tcp: return TCPTransport(localName: "contract-test")
+            case .rdma: return RDMATransport(localName: "contract-test", configuration: .init(receiveBufferCount: 8))
+            case .rdmaSend:
+                return RDMATransport(localName: "contract-test", configuration: .init(receiveBufferCount: 8,
+                                                                                      operation: .send))
+            }
+        }
+
+        /// Where listeners bind: soft-RoCE serves no loopback, so RDMA uses rxe0's address.
+        var host: String {
+            switch self {
+            case .rdma, .rdmaSend:
+                return ProcessInfo.processInfo.environment["RXE_IP0"]
+                    ?? RDMAReadiness.check().choice?.ipv4Address ?? "127.0.0.1"
+            default:
+                return "127.0.0.1"
             }
         }
     }
@@ -29,9 +61,9 @@ import TributaryCore
     }
 
     /// Accepts one connection on a fresh listener and returns both ends.
-    static func pair(_ net: any FrameTransport) async throws -> (any FrameListener, any FrameConnection,
-                                                                  any FrameConnection) {
-        let listener = try await net.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+    static func pair(_ net: any FrameTransport, host: String) async throws
+        -> (any FrameListener, any FrameConnection, any FrameConnection) {
+        let listener = try await net.listen(on: Endpoint(host: host, port: 0))
         #expect(listener.endpoint.port != 0, "port 0 must become a real port")
         let client = try await net.connect(to: listener.endpoint)
         var it = listener.connections.makeAsyncIterator()
@@ -42,7 +74,7 @@ import TributaryCore
     @Test(arguments: Kind.allCases)
     func framesArriveWholeAndInOrderBothWays(kind: Kind) async throws {
         let net = kind.make()
-        let (listener, client, server) = try await Self.pair(net)
+        let (listener, client, server) = try await Self.pair(net, host: kind.host)
         let sizes = [0, 1, 3, 1000, 65_537, 1 << 20]
         var sent: [Frame] = sizes.enumerated().map { Self.chunk($0.offset, elements: $0.element) }
         sent.append(.control(.hello(Hello(role: .worker, name: "rank 0"))))
@@ -65,7 +97,7 @@ import TributaryCore
     @Test(arguments: Kind.allCases)
     func closeFinishesThePeersInbound(kind: Kind) async throws {
         let net = kind.make()
-        let (listener, client, server) = try await Self.pair(net)
+        let (listener, client, server) = try await Self.pair(net, host: kind.host)
         client.send(.control(.shutdown(Shutdown(reason: "bye"))))
         try await client.sendAndWait(.control(.heartbeat(Heartbeat(sequence: 1))))
         client.close()
@@ -78,7 +110,7 @@ import TributaryCore
     @Test(arguments: Kind.allCases)
     func connectingToNothingFailsWithTheEndpointNamed(kind: Kind) async throws {
         let net = kind.make()
-        let listener = try await net.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        let listener = try await net.listen(on: Endpoint(host: kind.host, port: 0))
         let endpoint = listener.endpoint
         await listener.close()
         do {
@@ -94,7 +126,7 @@ import TributaryCore
     @Test(arguments: Kind.allCases)
     func manyConnectionsToOneListener(kind: Kind) async throws {
         let net = kind.make()
-        let listener = try await net.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        let listener = try await net.listen(on: Endpoint(host: kind.host, port: 0))
         var clients: [any FrameConnection] = []
         for _ in 0..<8 { clients.append(try await net.connect(to: listener.endpoint)) }
         for (i, c) in clients.enumerated() { c.send(Self.chunk(i, elements: i * 10)) }
