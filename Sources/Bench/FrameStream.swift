@@ -99,9 +99,8 @@ public enum FrameStream {
             acknowledged = Int(beat.sequence)
         }
         try await connection.waitForSends()
-        let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Result(messageBytes: messageBytes, messages: messages, seconds: seconds)
+        return Result(messageBytes: messageBytes, messages: messages,
+                      seconds: Stopwatch.seconds(of: ContinuousClock.now - start))
     }
 }
 

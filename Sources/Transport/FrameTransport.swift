@@ -72,6 +72,20 @@ extension FrameConnection {
     }
 }
 
+/// The current placement function of one connection (`setPlacement`), swapped under a lock: the
+/// caller sets it from its task, the transport reads it on its own thread for every chunk header.
+public final class PlacementBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?
+
+    public init() {}
+
+    public var current: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+}
+
 /// Accepts connections on an endpoint.
 public protocol FrameListener: AnyObject, Sendable {
     /// Where peers reach this listener (with the real port when asked for port 0).

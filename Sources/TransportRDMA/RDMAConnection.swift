@@ -716,14 +716,3 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         for waiter in failed { waiter.resume(throwing: error) }
     }
 }
-
-/// The current placement function of one connection, swapped under a lock.
-final class PlacementBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?
-
-    var current: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)? {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
-    }
-}

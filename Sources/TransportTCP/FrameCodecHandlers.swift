@@ -124,14 +124,3 @@ final class FrameReadHandler: ChannelInboundHandler {
         }
     }
 }
-
-/// The current placement function of one connection, swapped atomically under a lock.
-final class PlacementBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?
-
-    var current: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)? {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
-    }
-}

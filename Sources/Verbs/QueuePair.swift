@@ -248,15 +248,12 @@ public final class QueuePair: @unchecked Sendable {
     public func postSend(wrID: UInt64, _ operation: SendOperation, segments: [MemoryRegion.Segment],
                          signaled: Bool = true, inline: Bool = false, solicited: Bool = false) throws(VerbsError) {
         let raw = self.raw
-        let result = withUnsafeTemporaryAllocation(of: ibv_sge.self, capacity: max(1, segments.count)) { sges in
-            for (index, segment) in segments.enumerated() {
-                sges[index] = segment.sge
-            }
+        let result = Self.withScatterGatherList(segments) { list, count in
             var wr = ibv_send_wr()
             wr.wr_id = wrID
             wr.next = nil
-            wr.sg_list = segments.isEmpty ? nil : sges.baseAddress
-            wr.num_sge = Int32(segments.count)
+            wr.sg_list = list
+            wr.num_sge = count
             var flags: UInt32 = 0
             if signaled { flags |= IBV_SEND_SIGNALED.rawValue }
             if inline { flags |= IBV_SEND_INLINE.rawValue }
@@ -296,15 +293,12 @@ public final class QueuePair: @unchecked Sendable {
     /// have no segments at all). Its completion comes on `receiveQueue`.
     public func postRecv(wrID: UInt64, segments: [MemoryRegion.Segment]) throws(VerbsError) {
         let raw = self.raw
-        let result = withUnsafeTemporaryAllocation(of: ibv_sge.self, capacity: max(1, segments.count)) { sges in
-            for (index, segment) in segments.enumerated() {
-                sges[index] = segment.sge
-            }
+        let result = Self.withScatterGatherList(segments) { list, count in
             var wr = ibv_recv_wr()
             wr.wr_id = wrID
             wr.next = nil
-            wr.sg_list = segments.isEmpty ? nil : sges.baseAddress
-            wr.num_sge = Int32(segments.count)
+            wr.sg_list = list
+            wr.num_sge = count
             var bad: UnsafeMutablePointer<ibv_recv_wr>?
             return ibv_post_recv(raw, &wr, &bad)
         }
@@ -314,5 +308,17 @@ public final class QueuePair: @unchecked Sendable {
     /// `postRecv` with one segment.
     public func postRecv(wrID: UInt64, segment: MemoryRegion.Segment) throws(VerbsError) {
         try postRecv(wrID: wrID, segments: [segment])
+    }
+
+    /// `segments` as a C scatter/gather list (nil when empty) and its length, for the duration of
+    /// `body`: what both kinds of work request point at.
+    private static func withScatterGatherList<R>(_ segments: [MemoryRegion.Segment],
+                                                 _ body: (UnsafeMutablePointer<ibv_sge>?, Int32) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: ibv_sge.self, capacity: max(1, segments.count)) { sges in
+            for (index, segment) in segments.enumerated() {
+                sges[index] = segment.sge
+            }
+            return body(segments.isEmpty ? nil : sges.baseAddress, Int32(segments.count))
+        }
     }
 }
