@@ -131,7 +131,8 @@ struct BenchCommand: ParsableCommand {
         var outcomes: [(WindowMode, ClusterRunner.Outcome)] = []
         for mode in modes {
             var runner = ClusterRunner(
-                config: config, topology: topology, workers: ranks, transport: transport, transportReason: transportReason,
+                config: config, topology: topology, workers: ranks,
+                transportArguments: common.childTransportArguments(transport, reason: transportReason),
                 logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window, timeout: timeout,
                 opTimeout: 120, logDirectory: logDirectory + (modes.count > 1 ? "/\(mode.rawValue)" : ""),
                 summaryFile: "\(logDirectory)/summary-\(mode.rawValue).json", workerArguments: workload,
@@ -142,8 +143,6 @@ struct BenchCommand: ParsableCommand {
                 })
             runner.fabric = session.map { ($0.state, $0.path) }
             runner.windowMode = mode
-            runner.rdmaOperation = common.rdmaOperation
-            runner.rdmaReceiveBuffers = common.rdmaReceiveBuffers
             runner.aggregatorAddress = aggregatorAddress
             runner.workerAddress = workerAddress
             outcomes.append((mode, try runner.run()))

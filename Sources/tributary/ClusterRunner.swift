@@ -1,7 +1,6 @@
 import ArgumentParser
 import Coordinator
 import Foundation
-import TransportRDMA
 import TributaryCore
 
 /// Starts a whole cluster as local processes (coordinator, one aggregator per switch of the tree,
@@ -11,11 +10,9 @@ struct ClusterRunner {
     var config: String
     var topology: Topology
     var workers: Int
-    /// Concrete (`resolveTransport`): every child gets the same transport and the same reason.
-    var transport: TransportChoice
-    var transportReason: String
-    var rdmaOperation: RDMATransport.Operation = .writeWithImmediate
-    var rdmaReceiveBuffers = 32
+    /// `CommonOptions.childTransportArguments` of the resolved transport (`resolveTransport`): every
+    /// child gets the same transport, reason and RDMA settings.
+    var transportArguments: [String]
     var logLevel: String
     var chunkBytes: Int
     var window: Int
@@ -87,10 +84,8 @@ struct ClusterRunner {
         if let endpoint = waitForFile(endpointFile, seconds: 30, while: { coordinator.process.isRunning }) {
             for name in tree.aggregatorsTopDown {
                 var arguments = [
-                    "aggregator", "--switch", name, "--coordinator", endpoint, "--transport", transport.rawValue,
-                    "--transport-reason", transportReason, "--rdma-operation", rdmaOperation.rawValue,
-                    "--rdma-receive-buffers", "\(rdmaReceiveBuffers)", "--log-level", logLevel,
-                ]
+                    "aggregator", "--switch", name, "--coordinator", endpoint, "--log-level", logLevel,
+                ] + transportArguments
                 var wrapper: [String] = []
                 if let fabric, let node = fabric.state.plan.node(name) {
                     arguments += ["--listen", "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", name]
@@ -104,11 +99,8 @@ struct ClusterRunner {
                 let host = tree.hosts[rank]
                 var arguments = [
                     "worker", "--coordinator", endpoint, "--rank", "\(rank)", "--size", "\(workers)",
-                    "--timeout", "\(opTimeout)", "--transport", transport.rawValue,
-                    "--transport-reason", transportReason, "--rdma-operation", rdmaOperation.rawValue,
-                    "--rdma-receive-buffers", "\(rdmaReceiveBuffers)", "--log-level", "warning",
-                    "--host", host,
-                ]
+                    "--timeout", "\(opTimeout)", "--log-level", "warning", "--host", host,
+                ] + transportArguments
                 var wrapper: [String] = []
                 if let fabric, let node = fabric.state.plan.node(host) {
                     arguments += ["--ring-listen", "\(node.dataAddress):0", "--fabric-state", fabric.path,

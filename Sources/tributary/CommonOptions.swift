@@ -32,6 +32,13 @@ struct CommonOptions: ParsableArguments {
     }
 
     /// The data-plane transport for a process whose data address is `dataAddress`, and why.
+    /// The options that give a child process this (resolved) data transport, its reason and the
+    /// RDMA settings: `launch` and `bench` hand the same to every aggregator and worker.
+    func childTransportArguments(_ transport: TransportChoice, reason: String) -> [String] {
+        ["--transport", transport.rawValue, "--transport-reason", reason, "--rdma-operation", rdmaOperation.rawValue,
+         "--rdma-receive-buffers", "\(rdmaReceiveBuffers)"]
+    }
+
     /// nil `dataAddress`: the process only connects, and `auto` goes by the host's devices alone.
     func dataTransport(localName: String, dataAddress: String?) throws -> (any FrameTransport, String) {
         let (resolved, why) = try transport.resolve(dataAddresses: dataAddress.map { [$0] } ?? [])

@@ -72,14 +72,13 @@ struct LaunchCommand: AsyncParsableCommand {
         let session = fabric ? try FabricSession(config: config, topology: topology, keep: keepFabric) : nil
         defer { session?.close() }
         var runner = ClusterRunner(
-            config: config, topology: topology, workers: n, transport: transport, transportReason: transportReason,
+            config: config, topology: topology, workers: n,
+            transportArguments: common.childTransportArguments(transport, reason: transportReason),
             logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window, timeout: timeout,
             opTimeout: opTimeout, logDirectory: logDirectory, summaryFile: summary ?? "\(logDirectory)/summary.json",
             workerArguments: workload.arguments)
         runner.fabric = session.map { ($0.state, $0.path) }
         runner.windowMode = windowMode
-        runner.rdmaOperation = common.rdmaOperation
-        runner.rdmaReceiveBuffers = common.rdmaReceiveBuffers
         runner.aggregatorAddress = aggregatorAddress
         runner.workerAddress = workerAddress
         let outcome = try runner.run()

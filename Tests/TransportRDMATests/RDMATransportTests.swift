@@ -65,6 +65,18 @@ struct RDMATransportTests {
         return (listener, client, server)
     }
 
+    /// How `connection`'s inbound ended: "finished" or the error's text (failing after `seconds`).
+    static func ending(of connection: any FrameConnection, seconds: Double = 60) async throws -> String {
+        try await within(seconds, "\(connection.peer)'s inbound to end") { () -> String in
+            do {
+                for try await _ in connection.inbound {}
+                return "finished"
+            } catch {
+                return "\(error)"
+            }
+        }
+    }
+
     static func receive(_ count: Int, from connection: any FrameConnection, seconds: Double = 60) async throws
         -> [Frame] {
         try await within(seconds, "receiving \(count) frames from \(connection.peer)") {
@@ -189,23 +201,16 @@ struct RDMATransportTests {
         #expect(try await Self.receive(1, from: client).count == 1)
         let vanished = try #require(client as? RDMAConnection)
         vanished.vanish()
-        let ended = try await within(90, "the survivor's inbound to end") { () -> String in
+        let sender = Task {
             var sequence: UInt64 = 0
-            let sender = Task {
-                while !Task.isCancelled {
-                    sequence += 1
-                    server.send(.control(.heartbeat(Heartbeat(sequence: sequence))))
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
-            defer { sender.cancel() }
-            do {
-                for try await _ in server.inbound {}
-                return "finished"
-            } catch {
-                return "\(error)"
+            while !Task.isCancelled {
+                sequence += 1
+                server.send(.control(.heartbeat(Heartbeat(sequence: sequence))))
+                try await Task.sleep(for: .milliseconds(100))
             }
         }
+        defer { sender.cancel() }
+        let ended = try await Self.ending(of: server, seconds: 90)
         #expect(ended.contains(server.peer), "\(ended)")
         print("survivor's inbound ended: \(ended)")
         withExtendedLifetime(vanished) {}
@@ -220,14 +225,7 @@ struct RDMATransportTests {
         let (listener, client, server) = try await Self.pair(net)
         let vanished = try #require(client as? RDMAConnection)
         vanished.vanish()
-        let ended = try await within(60, "the idle survivor's inbound to end") { () -> String in
-            do {
-                for try await _ in server.inbound {}
-                return "finished"
-            } catch {
-                return "\(error)"
-            }
-        }
+        let ended = try await Self.ending(of: server)
         #expect(ended.contains(server.peer), "\(ended)")
         withExtendedLifetime(vanished) {}
         server.close()
@@ -248,24 +246,14 @@ struct RDMATransportTests {
         let writer = try #require(client as? RDMAConnection)
         writer.corruptRemoteKey()
         client.send(Self.chunk(2, elements: 100))
-        func end(of connection: any FrameConnection) async throws -> String {
-            try await within(60, "\(connection.peer)'s inbound to end") { () -> String in
-                do {
-                    for try await _ in connection.inbound {}
-                    return "finished without an error"
-                } catch {
-                    return "\(error)"
-                }
-            }
-        }
-        let atWriter = try await end(of: client)
+        let atWriter = try await Self.ending(of: client)
         #expect(atWriter.contains(client.peer), "\(atWriter)")
         #expect(atWriter.contains("remote access error"), "\(atWriter)")
         #expect(atWriter.contains("(RDMA_WRITE_WITH_IMM)"), "\(atWriter)")
         #expect(atWriter.contains("work request"), "\(atWriter)")
         // The peer hears of it as the writer's disconnect or as its own flushed receives, whichever
         // comes first; either way its inbound ends and its sends are refused.
-        let atPeer = try await end(of: server)
+        let atPeer = try await Self.ending(of: server)
         print("writer: \(atWriter)\npeer: \(atPeer)")
         let beat = Frame.control(.heartbeat(Heartbeat(sequence: 9)))
         await #expect(throws: TransportError.self) { try await client.sendAndWait(beat) }
