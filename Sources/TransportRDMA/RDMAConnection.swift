@@ -26,13 +26,13 @@ import Verbs
 /// takes nothing after it, and `waitForSends` waits for the last one. Other payloads are copied
 /// once into registered send buffers.
 ///
-/// **Credits.** `credits` is how many receives the peer has posted that we have not consumed: the
-/// peer's receive count at first (from the handshake), one less per SEND, plus what each incoming
-/// piece's prefix returns. A data piece needs two credits, so the last one is always left for a
-/// credit-only piece (prefix only), sent when half our receive buffers were reposted without a
-/// piece going the other way to carry the count. This cannot deadlock (each side's credit-only
-/// piece always returns at least one credit), and pieces never meet an empty receive queue: RNR
-/// retry is only a backstop. Pieces that cannot go yet wait, staged in send buffers or queued as
+/// **Credits** (`CreditWindow`): how many receives the peer has posted that we have not consumed:
+/// the peer's receive count at first (from the handshake), one less per piece, plus what each
+/// incoming piece's prefix returns. The last credit goes only to a piece that returns at least
+/// half our receives — a staged data piece if there is one, else a credit-only piece (prefix
+/// only), sent when half our receive buffers were reposted without a piece going the other way to
+/// carry the count. This cannot deadlock (proven by simulation in `CreditWindowTests`), and pieces
+/// never meet an empty receive queue: RNR retry is only a backstop. Pieces that cannot go yet wait, staged in send buffers or queued as
 /// bytes, and leave when credits or send buffers come back; `send` never blocks.
 ///
 /// **Threads.** Sends run on the caller's thread under `lock`. A dedicated thread per connection
@@ -46,7 +46,9 @@ import Verbs
 /// (an error if a frame was cut short). A peer that vanishes without a disconnect is caught by a
 /// watchdog: SENDs unacknowledged for `peerTimeout` end the connection with `connectionLost`, and
 /// an idle connection sends an empty keepalive piece every `keepaliveInterval` so that holds when
-/// nothing else is sent. Error completions end it with `connectionLost` naming the work request.
+/// nothing else is sent. Pieces that wait `peerTimeout` for credits end it too (a peer whose queue
+/// pair is up but which stopped reposting receives). Error completions end it with
+/// `connectionLost` naming the work request.
 final class RDMAConnection: FrameConnection, @unchecked Sendable {
     static let creditPrefix = 4
     private static let receiveTag: UInt64 = 1 << 32
@@ -77,10 +79,8 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
 
     // Under `lock`.
     private let lock = NSLock()
-    private var credits = 0
+    private var window: CreditWindow
     private var pieceCapacity = 0
-    private var creditThreshold: Int
-    private var pendingReturn = 0
     private var freeSend: [Int]
     private var sendLength: [Int]
     /// The caller's bytes a staged or posted piece sends after its own buffer's (zero-copy).
@@ -109,6 +109,10 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
     private var lastPostAt = ContinuousClock.now
     /// The last time a posted SEND completed (or the first was posted when none was out).
     private var lastSendProgress = ContinuousClock.now
+    /// Since when staged pieces have waited for credits the peer has not returned (nil: none wait).
+    private var creditWaitSince: ContinuousClock.Instant?
+    /// Test hook: receives are not reposted, as if the peer's completion thread hung.
+    private var holdingReceives = false
     /// The peer's receive ring (for `.writeWithImmediate`) and the next buffer in it to write.
     private var remoteRing = RemoteBuffer(address: 0, rkey: 0)
     private var remoteSlots = 1
@@ -148,7 +152,7 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         freeSend = Array((0..<sends).reversed())
         sendLength = [Int](repeating: 0, count: sends)
         extraSegment = [MemoryRegion.Segment?](repeating: nil, count: sends)
-        creditThreshold = max(1, receives / 2)
+        window = CreditWindow(peerReceives: 0, ownReceives: receives)
         parser = FrameParser(maxBody: configuration.maxBody)
         (inbound, continuation) = AsyncThrowingStream<Frame, Error>.makeStream()
         for index in 0..<receives {
@@ -166,7 +170,7 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
     /// The connection is up: learn the peer's receives and start the completion thread.
     func establish(peer remote: Handshake) {
         lock.withLock {
-            credits = remote.receiveCount
+            window = CreditWindow(peerReceives: remote.receiveCount, ownReceives: configuration.receiveBufferCount)
             pieceCapacity = min(sendSize, remote.receiveSize)
             remoteRing = remote.ring
             remoteSlots = remote.receiveCount
@@ -336,11 +340,17 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
         lock.withLock { remoteRing.rkey ^= 0x5A5A_5A5A }
     }
 
+    /// Test hook: stop reposting receives (so no credits go back), as a peer whose process hangs
+    /// while its queue pair stays up.
+    func holdReceives() {
+        lock.withLock { holdingReceives = true }
+    }
+
     /// For tests and logs: the flow-control state.
     var debugState: String {
         lock.withLock {
-            "credits \(credits), posted sends \(postedSends), posted receives \(postedReceives), staged \(staged.count), "
-                + "queued \(pending.count - pendingHead), owed \(pendingReturn), disconnect \(disconnectCalled), "
+            "credits \(window.credits), posted sends \(postedSends), posted receives \(postedReceives), staged \(staged.count), "
+                + "queued \(pending.count - pendingHead), owed \(window.owed), disconnect \(disconnectCalled), "
                 + "peer disconnected \(peerDisconnected), finished \(inboundFinished), qp \(qp.state)"
         }
     }
@@ -425,23 +435,27 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
             pending.removeFirst(pendingHead)
             pendingHead = 0
         }
-        // A data piece leaves the peer's last receive free for a credit-only piece.
-        while !staged.isEmpty && credits >= 2 && !disconnectCalled {
+        // The last credit goes only to a piece that returns credits (CreditWindow has the why).
+        let plan = window.plan(staged: staged.count, freeBuffers: freeSend.count)
+        for _ in 0..<plan.dataPieces where !disconnectCalled && deathReason == nil {
             post(staged.removeFirst())
         }
-        if pendingReturn >= creditThreshold && credits >= 1 && !disconnectCalled, let free = freeSend.popLast() {
+        if plan.creditOnly && !disconnectCalled && deathReason == nil, let free = freeSend.popLast() {
             sendLength[free] = Self.creditPrefix
             post(free)
+        }
+        if staged.isEmpty {
+            creditWaitSince = nil
+        } else if creditWaitSince == nil {
+            creditWaitSince = .now
         }
     }
 
     /// Posts staged buffer `index` with the credits owed so far. Lock held.
     private func post(_ index: Int) {
         let at = sendRegion.buffer.baseAddress! + index * sendSize
-        at.storeBytes(of: UInt32(pendingReturn).littleEndian, as: UInt32.self)
-        let returned = pendingReturn
-        pendingReturn = 0
-        credits -= 1
+        let returned = window.take()
+        at.storeBytes(of: UInt32(returned).littleEndian, as: UInt32.self)
         let operation: QueuePair.SendOperation
         switch configuration.operation {
         case .send:
@@ -465,8 +479,7 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
             lastPostAt = now
             postedSends += 1
         } catch {
-            pendingReturn += returned
-            credits += 1
+            window.untake(returned: returned)
             release(index)
             dieLocked(.connectionLost(peer: peer, reason: "\(error)"))
         }
@@ -571,9 +584,10 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
             }
         }
         let repost = lock.withLock { () -> Bool in
-            credits += returned
+            window.returned(returned)
+            if returned > 0 { creditWaitSince = nil }
             postedReceives -= 1
-            return !disconnectCalled
+            return !disconnectCalled && !holdingReceives
         }
         guard repost else { return }
         do {
@@ -581,7 +595,7 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
                             segment: receiveRegion.segment(offset: index * receiveSize, length: receiveSize))
             lock.withLock {
                 postedReceives += 1
-                pendingReturn += 1
+                window.reposted()
             }
         } catch {
             // A QP that went to ERR meanwhile refuses the receive: that is the disconnect, not a failure.
@@ -616,7 +630,11 @@ final class RDMAConnection: FrameConnection, @unchecked Sendable {
                 if postedSends > 0 && now - lastSendProgress > configuration.peerTimeout {
                     lost = .connectionLost(peer: peer, reason: "no acknowledgement of \(postedSends) posted pieces (\(configuration.operation.rawValue)) for "
                         + "\(configuration.peerTimeout) (the peer is gone or its queue pair failed)")
-                } else if now - lastPostAt > configuration.keepaliveInterval && credits >= 2 && staged.isEmpty,
+                } else if let since = creditWaitSince, now - since > configuration.peerTimeout {
+                    lost = .connectionLost(peer: peer, reason: "\(staged.count) pieces waited \(configuration.peerTimeout) for receive "
+                        + "credits the peer never returned (credits \(window.credits), owed \(window.owed)): the peer stopped "
+                        + "reposting receives")
+                } else if now - lastPostAt > configuration.keepaliveInterval && window.mayKeepAlive && staged.isEmpty,
                           let free = freeSend.popLast() {
                     // Keepalive: an empty piece (it returns what we owe, too).
                     sendLength[free] = Self.creditPrefix

@@ -232,6 +232,26 @@ struct RDMATransportTests {
         await listener.close()
     }
 
+    /// A peer whose queue pair stays up but which stops reposting receives (its process hung): the
+    /// sender's pieces wait for credits, and after `peerTimeout` its inbound ends naming the peer
+    /// and the credits, instead of waiting forever with nothing posted for the watchdog to see.
+    @Test func creditsNeverReturningEndInboundNamingThePeer() async throws {
+        let net = RDMATransport(localName: "starved", configuration: .init(
+            receiveBufferCount: 4, receiveBufferSize: 4096, sendBufferCount: 3,
+            keepaliveInterval: .seconds(1), peerTimeout: .seconds(3)))
+        let (listener, client, server) = try await Self.pair(net)
+        let hung = try #require(client as? RDMAConnection)
+        hung.holdReceives()
+        for i in 0..<20 { server.send(Self.chunk(i, elements: 2000)) }
+        let ended = try await Self.ending(of: server, seconds: 60)
+        print("starved sender's inbound ended: \(ended)")
+        #expect(ended.contains(server.peer), "\(ended)")
+        #expect(ended.contains("receive credits the peer never returned"), "\(ended)")
+        client.close()
+        server.close()
+        await listener.close()
+    }
+
     /// A queue pair error: a WRITE names a key the peer never registered, the peer's adapter
     /// refuses it (remote access error) and the writer's queue pair goes to ERR. The writer's
     /// inbound ends with the work completion's status, opcode and work request and the peer; the
