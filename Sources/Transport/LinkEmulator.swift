@@ -99,7 +99,7 @@ final class DelayedConnection: FrameConnection, @unchecked Sendable {
     var inbound: AsyncThrowingStream<Frame, Error> { base.inbound }
     private let delay: LinkDelay
     private let lock = NSLock()
-    private var rng: UInt64
+    private var rng: SplitMix64
     private var lastRelease = ContinuousClock.now
     private let queue: AsyncStream<(ContinuousClock.Instant, Frame)>.Continuation
     private let sender: Task<Void, Never>
@@ -107,7 +107,7 @@ final class DelayedConnection: FrameConnection, @unchecked Sendable {
     init(base: any FrameConnection, delay: LinkDelay, seed: UInt64) {
         self.base = base
         self.delay = delay
-        self.rng = seed
+        self.rng = SplitMix64(seed: seed)
         let (stream, continuation) = AsyncStream<(ContinuousClock.Instant, Frame)>.makeStream()
         queue = continuation
         sender = Task {
@@ -123,12 +123,7 @@ final class DelayedConnection: FrameConnection, @unchecked Sendable {
 
     /// A uniform draw in [0, 1) from a splitmix64 sequence (seeded, so a run can be replayed).
     private func draw() -> Double {
-        rng &+= 0x9E37_79B9_7F4A_7C15
-        var z = rng
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Double(z >> 11) / Double(1 << 53)
+        Double(rng.next() >> 11) / Double(1 << 53)
     }
 
     /// latency ± jitter, plus a retransmission round trip when one of the frame's packets is lost;

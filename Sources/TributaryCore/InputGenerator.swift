@@ -54,16 +54,10 @@ public struct InputGenerator: Sendable, Hashable, Codable {
 
     // MARK: Hashing
 
-    private static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+    private static let golden = SplitMix64.golden
 
-    /// splitmix64's finaliser: a bijection with full avalanche.
     @inline(__always)
-    private static func mix(_ z0: UInt64) -> UInt64 {
-        var z = z0
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private static func mix(_ z: UInt64) -> UInt64 { SplitMix64.mix(z) }
 
     /// Start of `rank`'s Weyl sequence; mixing seed and rank twice keeps nearby seeds and ranks unrelated.
     private func streamKey(rank: Int) -> UInt64 {

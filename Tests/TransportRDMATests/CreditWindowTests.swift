@@ -1,4 +1,5 @@
 import Testing
+import TributaryCore
 @testable import TransportRDMA
 
 /// The credit rule, on any host: unit cases, then a seeded simulation of two connection ends with
@@ -113,7 +114,7 @@ struct Simulation {
     private var sides: [Side]
     /// In flight from side i to the other, in order: (credits returned, carries data).
     private var wires: [[(returned: Int, data: Bool)]] = [[], []]
-    private var rng: SplitMix
+    private var rng: SplitMix64
     private let seed: UInt64
     private var steps = 0
 
@@ -123,7 +124,7 @@ struct Simulation {
                  toSend: pieces, free: shape.sendBuffers, postedReceives: shape.receives)
         }
         sides = [side(a, peer: b, pieces: pieces.0), side(b, peer: a, pieces: pieces.1)]
-        rng = SplitMix(state: seed &* 0x9E37_79B9 &+ 1)
+        rng = SplitMix64(seed: seed &* 0x9E37_79B9 &+ 1)
         self.seed = seed
         self.pieces = [pieces.0, pieces.1]
     }
@@ -203,17 +204,5 @@ struct Simulation {
                 + "owed \(s.window.owed), wanted \(s.wanted), staged \(s.staged), free \(s.free), "
                 + "posted receives \(s.postedReceives), received \(s.dataReceived)"
         }.joined(separator: "; ")
-    }
-}
-
-/// A small seeded generator (SplitMix64) so a failing seed replays exactly.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -164,7 +164,7 @@ func workerChildren(_ ranks: ClosedRange<Int>) -> [AggregationTree.Child] { rank
         #expect(try TreeBuilder(topology: topology).build(hosts: topology.hostNames) == tree)
 
         // A scattered subset, in a shuffled (seeded) order, several ranks per host.
-        var generator = TreeTestRandom(seed: 7)
+        var generator = SplitMix64(seed: 7)
         let hosts = (0..<300).map { _ in topology.hostNames[Int(generator.next() % 128)] }
         let scattered = try builder.build(hosts: hosts)
         checkTreeInvariants(scattered, topology)
@@ -309,17 +309,4 @@ func crossSiteTreeEdges(_ tree: AggregationTree, _ topology: Topology) -> [Strin
         }
     }
     return out
-}
-
-/// A tiny seeded generator so "random" test inputs are the same on every run.
-struct TreeTestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

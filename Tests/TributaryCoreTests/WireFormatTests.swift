@@ -223,7 +223,7 @@ import Testing
 
     /// Random bytes never trap the decoder: they decode or throw a WireError.
     @Test func randomGarbageNeverTraps() {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let valid = WireFormat.encode(Self.chunkFrame())
         for round in 0..<3000 {
             var bytes = valid
@@ -234,17 +234,5 @@ import Testing
             _ = try? acc.feed(bytes)
             _ = decodeError(bytes)
         }
-    }
-}
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
