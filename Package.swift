@@ -62,19 +62,22 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // What several test targets share: the RDMA test host, the test chunk, `within` deadlines.
+        .target(name: "TributaryTestSupport", dependencies: ["TributaryCore", "Verbs"], path: "Tests/TestSupport"),
         .testTarget(name: "TributaryCoreTests", dependencies: ["TributaryCore"]),
         .testTarget(name: "TransportTests", dependencies: [
-            "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore",
+            "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore", "TributaryTestSupport",
         ]),
         .testTarget(name: "ClusterTests", dependencies: [
             "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore", "Aggregator", "Worker",
-            "Coordinator", .product(name: "NIOCore", package: "swift-nio"),
+            "Coordinator", "TributaryTestSupport", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LaunchTests", dependencies: ["TributaryCore"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TributaryCore"]),
         .testTarget(name: "FabricTests", dependencies: ["Fabric", "TributaryCore"]),
         .testTarget(name: "VerbsTests", dependencies: ["Verbs"]),
-        .testTarget(name: "TransportRDMATests", dependencies: ["TransportRDMA", "Transport", "TributaryCore", "Verbs"]),
+        .testTarget(name: "TransportRDMATests", dependencies: ["TransportRDMA", "Transport", "TributaryCore", "Verbs",
+                                                                     "TributaryTestSupport"]),
     ].filter { !coreOnly || $0.name == "TributaryCore" || $0.name == "TributaryCoreTests" }
 )

@@ -100,7 +100,7 @@ public enum FrameStream {
         }
         try await connection.waitForSends()
         return Result(messageBytes: messageBytes, messages: messages,
-                      seconds: Stopwatch.seconds(of: ContinuousClock.now - start))
+                      seconds: (ContinuousClock.now - start).inSeconds)
     }
 }
 

@@ -1,3 +1,5 @@
+import TributaryCore
+
 /// Wall-clock timing of a block on the monotonic clock.
 ///
 /// `ContinuousClock` rather than `Date`: it never jumps with NTP adjustments, and it keeps counting while the
@@ -8,12 +10,6 @@ enum Stopwatch {
         let clock = ContinuousClock()
         let start = clock.now
         try body()
-        return seconds(of: clock.now - start)
-    }
-
-    /// `duration` as a `Double` number of seconds.
-    static func seconds(of duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) * 1e-18
+        return (clock.now - start).inSeconds
     }
 }

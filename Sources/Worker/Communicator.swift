@@ -386,7 +386,7 @@ public final class Communicator {
         // The caller may reuse `send` on return: no send may still read registered memory.
         try await data?.waitForSends()
         try await ringNext?.waitForSends()
-        let seconds = (ContinuousClock.now - start).seconds
+        let seconds = (ContinuousClock.now - start).inSeconds
         var result = OperationResult(opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
                                      seconds: seconds, path: path, transport: dataTransportName,
                                      bitExact: nil, detail: "", bytesSent: traffic.sent,
@@ -653,12 +653,5 @@ public final class Communicator {
     public func abort(_ message: String) {
         control.send(.control(.error(ErrorReport(kind: .internalError, job: assignment.job, ranks: [rank],
                                                  reporter: "rank \(rank)", message: message))))
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) / 1e18
     }
 }

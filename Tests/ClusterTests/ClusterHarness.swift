@@ -7,6 +7,7 @@ import TransportRDMA
 import TransportTCP
 import Verbs
 import TributaryCore
+import TributaryTestSupport
 import Worker
 
 /// Transports the cluster tests run over: every algorithm test runs over each of `allCases`.
@@ -42,18 +43,9 @@ enum TransportKind: String, CaseIterable, Sendable, CustomStringConvertible {
     func makeControl(_ name: String) -> any FrameTransport { TCPTransport(localName: name) }
 
     /// Where aggregators listen for data: rxe0's address for RDMA, loopback otherwise.
-    var aggregatorHost: String { self == .rdma ? RDMATestHost.aggregatorAddress : "127.0.0.1" }
+    var aggregatorHost: String { self == .rdma ? RDMATestHost.address : "127.0.0.1" }
     /// Where workers listen for their ring peer: rxe1's address for RDMA (a second device).
-    var workerHost: String { self == .rdma ? RDMATestHost.workerAddress : "127.0.0.1" }
-}
-
-/// The RDMA devices the tests use (in the rxe VM: rxe0 on RXE_IP0, rxe1 on RXE_IP1).
-enum RDMATestHost {
-    static let readiness = RDMAReadiness.check()
-    static var usable: Bool { readiness.usable }
-    static let aggregatorAddress = ProcessInfo.processInfo.environment["RXE_IP0"]
-        ?? readiness.choice?.ipv4Address ?? "127.0.0.1"
-    static let workerAddress = ProcessInfo.processInfo.environment["RXE_IP1"] ?? aggregatorAddress
+    var workerHost: String { self == .rdma ? RDMATestHost.peerAddress : "127.0.0.1" }
 }
 
 /// A whole cluster in one process: coordinator, one aggregator task per switch of the tree, one

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TributaryCore
+import TributaryTestSupport
 import Worker
 
 /// Transport parity: the same seeded workload through the same tree over TCP and over RDMA gives

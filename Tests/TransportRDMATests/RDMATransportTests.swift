@@ -3,59 +3,21 @@ import Testing
 import Transport
 @testable import TransportRDMA
 import TributaryCore
+import TributaryTestSupport
 import Verbs
-
-/// Whether this host has a usable RDMA device, judged once.
-enum RDMAHost {
-    static let usable = RDMAReadiness.check().usable
-    /// The address to listen on: the guest's rxe0 address, else the chosen port's IPv4 address.
-    static let address: String = ProcessInfo.processInfo.environment["RXE_IP0"]
-        ?? RDMAReadiness.check().choice?.ipv4Address ?? "127.0.0.1"
-}
-
-/// Fails the test instead of hanging the VM when `body` takes longer than `seconds`.
-func within<T: Sendable>(_ seconds: Double, _ what: String,
-                         _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw TimedOut(what: what, seconds: seconds)
-        }
-        return value
-    }
-}
-
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    let seconds: Double
-    var description: String { "\(what) did not happen within \(seconds) s" }
-}
 
 /// What the transport contract (Tests/TransportTests/TransportContractTests.swift, run over RDMA in
 /// the VM) does not cover: mixed operations, malformed input from an RDMA peer, credits, peers that
 /// vanish, queue pair errors, registration and zero-copy, placement. Serialized: soft-RoCE under
 /// emulation is slow and memory is small.
-@Suite(.serialized, .enabled(if: RDMAHost.usable, "needs an RDMA device (run inside the rxe VM: scripts/rdma-tests)"))
+@Suite(.serialized, .enabled(if: RDMATestHost.usable, "needs an RDMA device (run inside the rxe VM: scripts/rdma-tests)"))
 struct RDMATransportTests {
-    static func chunk(_ i: Int, elements: Int) -> Frame {
-        let header = ChunkHeader(job: 1, origin: UInt32(i), opSeq: UInt64(i), totalCount: UInt64(elements),
-                                 elementOffset: 0, chunkIndex: 0, chunkCount: 1, elementCount: UInt32(elements),
-                                 collective: .allreduce, dtype: .u32, op: .sum, flags: [], root: 0,
-                                 payloadLength: UInt32(elements * 4))
-        var payload = [UInt8](repeating: 0, count: elements * 4)
-        for j in payload.indices { payload[j] = UInt8(truncatingIfNeeded: j &* 31 &+ i) }
-        return .chunk(header, payload: payload)
-    }
+    static func chunk(_ i: Int, elements: Int) -> Frame { testChunk(i, elements: elements) }
 
     /// A connected pair: `client` from `net`, `server` accepted by `serverNet` (default: the same).
     static func pair(_ net: RDMATransport, server serverNet: RDMATransport? = nil) async throws
         -> (any FrameListener, any FrameConnection, any FrameConnection) {
-        let listener = try await (serverNet ?? net).listen(on: Endpoint(host: RDMAHost.address, port: 0))
+        let listener = try await (serverNet ?? net).listen(on: Endpoint(host: RDMATestHost.address, port: 0))
         #expect(listener.endpoint.port != 0, "port 0 must become a real port")
         let client = try await within(30, "connect") { try await net.connect(to: listener.endpoint) }
         let server = try await within(30, "accept") {

@@ -4,6 +4,7 @@ import Transport
 import TransportRDMA
 import TransportTCP
 import TributaryCore
+import TributaryTestSupport
 import Verbs
 
 /// The contract every transport fulfils, run over each one (gloo's habit: one suite, many homes).
@@ -42,23 +43,14 @@ import Verbs
         var host: String {
             switch self {
             case .rdma, .rdmaSend:
-                return ProcessInfo.processInfo.environment["RXE_IP0"]
-                    ?? RDMAReadiness.check().choice?.ipv4Address ?? "127.0.0.1"
+                return RDMATestHost.address
             default:
                 return "127.0.0.1"
             }
         }
     }
 
-    static func chunk(_ i: Int, elements: Int) -> Frame {
-        let header = ChunkHeader(job: 1, origin: UInt32(i), opSeq: UInt64(i), totalCount: UInt64(elements),
-                                 elementOffset: 0, chunkIndex: 0, chunkCount: 1, elementCount: UInt32(elements),
-                                 collective: .allreduce, dtype: .u32, op: .sum, flags: [], root: 0,
-                                 payloadLength: UInt32(elements * 4))
-        var payload = [UInt8](repeating: 0, count: elements * 4)
-        for j in payload.indices { payload[j] = UInt8(truncatingIfNeeded: j &* 31 &+ i) }
-        return .chunk(header, payload: payload)
-    }
+    static func chunk(_ i: Int, elements: Int) -> Frame { testChunk(i, elements: elements) }
 
     /// Accepts one connection on a fresh listener and returns both ends.
     static func pair(_ net: any FrameTransport, host: String) async throws

@@ -16,3 +16,12 @@ import TributaryCore
         #expect(first != (0..<100).map { _ in c.next() })
     }
 }
+
+@Suite struct DurationSecondsTests {
+    @Test func wholeAndFractionalSecondsAddUp() {
+        #expect(Duration.milliseconds(1500).inSeconds == 1.5)
+        #expect(Duration.nanoseconds(1).inSeconds == 1e-9)
+        #expect(Duration.seconds(-2).inSeconds == -2)
+        #expect(Duration.zero.inSeconds == 0)
+    }
+}
