@@ -12,19 +12,19 @@ struct MeasuredLimits: Codable {
 
     /// Measures raw loopback socket throughput between this process and a child sink process,
     /// memcpy bandwidth, and the reduction kernels for `kernels`.
-    static func measure(kernels: [(DType, ReduceOp)], socketBytes: Int = 1 << 30, repeats: Int = 5,
-                        progress: ProgressLine? = nil) throws -> MeasuredLimits {
+    static func measure(kernels: [(DType, ReduceOp)], bytes: Int = 64 << 20, socketBytes: Int = 1 << 30,
+                        repeats: Int = 5, progress: ProgressLine? = nil) throws -> MeasuredLimits {
         progress?.update("limits: raw loopback socket")
         var socketSamples: [Double] = []
         for _ in 0..<max(1, repeats / 2 + 1) {
             socketSamples.append(try socketOnce(bytes: socketBytes))
         }
         progress?.update("limits: memcpy")
-        let memcpy = MachineLimits.memcpyBandwidth(bytes: 64 << 20, repeats: repeats)
+        let memcpy = MachineLimits.memcpyBandwidth(bytes: bytes, repeats: repeats)
         var measured: [String: Throughput] = [:]
         for (dtype, op) in kernels where op.supports(dtype) {
             progress?.update("limits: kernel \(dtype) \(op)")
-            measured["\(dtype) \(op)"] = MachineLimits.kernelThroughput(dtype, op, bytes: 64 << 20, repeats: repeats)
+            measured["\(dtype) \(op)"] = MachineLimits.kernelThroughput(dtype, op, bytes: bytes, repeats: repeats)
         }
         return MeasuredLimits(socket: Throughput(samples: socketSamples), memcpy: memcpy, kernels: measured)
     }
@@ -79,6 +79,18 @@ struct LimitsCommand: ParsableCommand {
     @Option(help: "Repeats per measurement (the median is reported).")
     var repeats: Int = 5
 
+    @Option(help: "Buffer size for memcpy and the kernels (e.g. 64M; past the last-level cache to measure memory).")
+    var bytes: ByteSize = ByteSize(64 << 20)
+
+    @Option(help: "Bytes sent per raw socket sample.")
+    var socketBytes: ByteSize = ByteSize(1 << 30)
+
+    func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard bytes.bytes >= 64 else { throw ValidationError("--bytes must be at least 64") }
+        guard socketBytes.bytes >= 1 << 20 else { throw ValidationError("--socket-bytes must be at least 1M") }
+    }
+
     func run() throws {
         ParentWatch.startIfRequested()
         if socketSink {
@@ -90,15 +102,27 @@ struct LimitsCommand: ParsableCommand {
             return
         }
         let all = DType.allCases.flatMap { d in [ReduceOp.sum, .max].map { (d, $0) } }
-        let limits = try MeasuredLimits.measure(kernels: all, repeats: repeats, progress: ProgressLine())
+        let limits = try MeasuredLimits.measure(kernels: all, bytes: bytes.bytes, socketBytes: socketBytes.bytes,
+                                                repeats: repeats, progress: ProgressLine())
         ProgressLine().finish()
         print(String(format: "raw loopback socket (2 processes): %.2f GB/s  (samples: %@)", limits.socket.gbps,
                      limits.socket.samples.map { String(format: "%.2f", $0 / 1e9) }.joined(separator: " ")))
-        print(String(format: "memcpy 64 MiB:                     %.2f GB/s", limits.memcpy.gbps))
+        let size = Self.sizeLabel(bytes.bytes)
+        print("memcpy \(size):".padding(toLength: 35, withPad: " ", startingAt: 0)
+              + String(format: "%.2f GB/s", limits.memcpy.gbps))
         for key in limits.kernels.keys.sorted() {
             let t = limits.kernels[key]!
-            print(String(format: "kernel %-10@ 64 MiB:          %.2f GB/s  (%3.0f%% of memcpy)", key, t.gbps,
-                         100 * t.bytesPerSecond / limits.memcpy.bytesPerSecond))
+            print("kernel \(key.padding(toLength: 10, withPad: " ", startingAt: 0)) \(size):"
+                    .padding(toLength: 35, withPad: " ", startingAt: 0)
+                  + String(format: "%.2f GB/s  (%3.0f%% of memcpy)", t.gbps,
+                           100 * t.bytesPerSecond / limits.memcpy.bytesPerSecond))
         }
+    }
+
+    /// `64 MiB`, `1 MiB`, `48 KiB`, `1000 B`: the size as the table has always shown it.
+    static func sizeLabel(_ n: Int) -> String {
+        if n >= 1 << 20 && n % (1 << 20) == 0 { return "\(n >> 20) MiB" }
+        if n >= 1 << 10 && n % (1 << 10) == 0 { return "\(n >> 10) KiB" }
+        return "\(n) B"
     }
 }

@@ -238,11 +238,16 @@ struct TestFailure: Error, CustomStringConvertible {
     }
 
     @Test func limitsPrintsEveryCeiling() throws {
-        let run = try LaunchTests.tributary(["limits", "--repeats", "1"])
+        // Small buffers: the debug build's kernels take minutes over the default 64 MiB.
+        let run = try LaunchTests.tributary(["limits", "--repeats", "1", "--bytes", "1M", "--socket-bytes", "64M"])
         #expect(run.status == 0, "\(run.output)")
         #expect(run.stdout.contains("raw loopback socket (2 processes)"))
-        #expect(run.stdout.contains("memcpy 64 MiB"))
+        #expect(run.stdout.contains("memcpy 1 MiB:"))
         #expect(run.stdout.contains("kernel f32 sum"))
         #expect(run.stdout.contains("kernel bf16 max"))
+        #expect(run.stdout.contains("% of memcpy)"))
+        let refused = try LaunchTests.tributary(["limits", "--bytes", "8"])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("--bytes must be at least 64"), "\(refused.output)")
     }
 }
