@@ -32,8 +32,9 @@ import Verbs
 /// half our receives — a staged data piece if there is one, else a credit-only piece (prefix
 /// only), sent when half our receive buffers were reposted without a piece going the other way to
 /// carry the count. This cannot deadlock (proven by simulation in `CreditWindowTests`), and pieces
-/// never meet an empty receive queue: RNR retry is only a backstop. Pieces that cannot go yet wait, staged in send buffers or queued as
-/// bytes, and leave when credits or send buffers come back; `send` never blocks.
+/// never meet an empty receive queue: RNR retry is only a backstop. Pieces that cannot go yet
+/// wait, staged in send buffers or queued as bytes, and leave when credits or send buffers come
+/// back; `send` never blocks.
 ///
 /// **Threads.** Sends run on the caller's thread under `lock`. A dedicated thread per connection
 /// waits on the completion channel (`poll` with a short timeout, so deadlines need no event),
