@@ -82,6 +82,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        lineBufferStandardOutput()
         let progress = ProgressLine()
         let measured = try MeasuredLimits.measure(kernels: [(d, o), (.f32, .sum)], repeats: limitRepeats,
                                                   progress: progress)

@@ -1,3 +1,4 @@
+@preconcurrency import Glibc
 import ArgumentParser
 import Foundation
 import Logging
@@ -172,6 +173,21 @@ extension Collective: ExpressibleByArgument {
 
 func writeStderr(_ s: String) {
     FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
+}
+
+/// Commands whose output grows line by line (launch, bench, stream) flush each line even into a
+/// pipe or file, as nccl-tests and perftest do: `tributary launch … | tee run.log` shows the banner and
+/// each result as it happens, and a watcher reading the file sees where the logs are at once.
+func lineBufferStandardOutput() {
+    // Before anything is printed, on the main path of the command: nothing races this stream.
+    setvbuf(standardOutputStream(), nil, _IOLBF, 0)
+}
+
+/// glibc's `stdout` is a mutable global, which Swift 6 will not read from concurrent code
+/// (`@preconcurrency import Glibc` above lets this one place do it); `fdopen` would make a second
+/// stream, not the one `print` writes to.
+private func standardOutputStream() -> UnsafeMutablePointer<FILE> {
+    stdout
 }
 
 /// Allocator settings for the data path. Chunk buffers are a few hundred KiB: above glibc's

@@ -52,6 +52,7 @@ struct LaunchCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
+        lineBufferStandardOutput()
         let topology: Topology
         do {
             topology = try Topology.load(path: config)

@@ -44,6 +44,7 @@ struct StreamCommand: AsyncParsableCommand {
 
     func run() async throws {
         ParentWatch.startIfRequested()
+        lineBufferStandardOutput()
         let address = listen?.host ?? localAddress
         let (transport, why) = try common.dataTransport(localName: "stream", dataAddress: address)
         print("# tributary stream: transport \(why)")

@@ -177,6 +177,35 @@ import Testing
         for pid in childPids { #expect(!Self.alive(pid), "child \(pid) outlived the launcher") }
     }
 
+    /// Output into a file or pipe is line-buffered, as nccl-tests' is: the banner naming the log
+    /// directory is there while the cluster still runs, not only when the launcher ends.
+    @Test func bannerIsInTheFileWhileTheClusterRuns() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("launch-live-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["launch", "--config", "Configs/default.yaml", "--counts", "1000000", "--iters", "500",
+                             "--no-check"]
+        process.currentDirectoryURL = Self.root
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        defer {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGINT)
+                if !Self.waitFor(30, { !process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
+                process.waitUntilExit()
+            }
+        }
+        let banner = Self.waitFor(60) {
+            ((try? String(contentsOf: out, encoding: .utf8)) ?? "").contains("logs in /tmp/tributary-launch-")
+        }
+        #expect(banner, "no banner in the output file")
+        #expect(process.isRunning, "the banner reached the file only when the launcher ended")
+    }
+
     @Test func badConfigIsNamedWithFileAndLine() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trib-bad-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
