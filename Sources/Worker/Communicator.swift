@@ -83,6 +83,9 @@ public final class Communicator {
     private let pumps: [Task<Void, Never>]
     var ringNext: (any FrameConnection)?
     var ringPrev: (any FrameConnection)?
+    /// The connections this rank sends data on (to its leaf, to its ring successor): where its
+    /// buffers are registered and whose sends `run` waits for.
+    private var sendingConnections: [any FrameConnection] { [data, ringNext].compactMap { $0 } }
     /// Why the ring predecessor's connection ended, if it did.
     var ringBroken: String?
     /// Ring frames of an operation this rank has not started yet (a faster predecessor).
@@ -384,8 +387,7 @@ public final class Communicator {
         case .ring: traffic = try await runRing(call, send: send, recv: recv)
         }
         // The caller may reuse `send` on return: no send may still read registered memory.
-        try await data?.waitForSends()
-        try await ringNext?.waitForSends()
+        for connection in sendingConnections { try await connection.waitForSends() }
         let seconds = (ContinuousClock.now - start).inSeconds
         var result = OperationResult(opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
                                      seconds: seconds, path: path, transport: dataTransportName,
@@ -610,7 +612,6 @@ public final class Communicator {
         }
     }
 
-    /// Tells the coordinator this rank is done and closes the connections.
     /// Registers memory the application passes to `run` and keeps allocated until `deregister`
     /// (NCCL's `ncclCommRegister`): over RDMA, chunks sent from it go by DMA from where they are,
     /// with no copy into the transport's buffers. Register once, reuse for every operation;
@@ -619,7 +620,7 @@ public final class Communicator {
     @discardableResult
     public func register(_ buffer: UnsafeRawBufferPointer) throws -> Bool {
         var registered = false
-        for connection in [data, ringNext].compactMap({ $0 }) {
+        for connection in sendingConnections {
             registered = try connection.register(buffer) || registered
         }
         return registered
@@ -627,9 +628,10 @@ public final class Communicator {
 
     /// Ends one `register` of `buffer`; call before freeing it.
     public func deregister(_ buffer: UnsafeRawBufferPointer) {
-        for connection in [data, ringNext].compactMap({ $0 }) { connection.deregister(buffer) }
+        for connection in sendingConnections { connection.deregister(buffer) }
     }
 
+    /// Tells the coordinator this rank is done and closes the connections.
     public func finish() async {
         guard !closed else { return }
         closed = true

@@ -32,7 +32,6 @@ struct CommonOptions: ParsableArguments {
         return logger
     }
 
-    /// The data-plane transport for a process whose data address is `dataAddress`, and why.
     /// The options that give a child process this (resolved) data transport, its reason and the
     /// RDMA settings: `launch` and `bench` hand the same to every aggregator and worker.
     func childTransportArguments(_ transport: TransportChoice, reason: String) -> [String] {
@@ -40,6 +39,7 @@ struct CommonOptions: ParsableArguments {
          "--rdma-receive-buffers", "\(rdmaReceiveBuffers)"]
     }
 
+    /// The data-plane transport for a process whose data address is `dataAddress`, and why.
     /// nil `dataAddress`: the process only connects, and `auto` goes by the host's devices alone.
     func dataTransport(localName: String, dataAddress: String?) throws -> (any FrameTransport, String) {
         let (resolved, why) = try transport.resolve(dataAddresses: dataAddress.map { [$0] } ?? [])
