@@ -119,7 +119,6 @@ struct BenchCommand: ParsableCommand {
               + "aggregators, transport \(transportReason), \(d) \(o), -n \(n) -w \(w) -c \(c)")
         print("# limits (medians, this run): \(measured.headline)")
         print("# logs: \(logDirectory)")
-        fflush(nil)
         let session = fabric ? try FabricSession(config: config, topology: topology, keep: keepFabric) : nil
         defer { session?.close() }
         if let session {

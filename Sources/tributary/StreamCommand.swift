@@ -55,16 +55,15 @@ struct StreamCommand: AsyncParsableCommand {
             if let portFile {
                 try "\(listener.endpoint.port)\n".write(toFile: portFile, atomically: true, encoding: .utf8)
             }
-            fflush(nil)
             var served = 0
             for await connection in listener.connections {
-                let (messages, bytes) = try await withDeadline(limit, "stream from \(connection.peer)") {
+                let (messages, bytes) = try await withDeadline(
+                    limit, orThrow: ValidationError("stream from \(connection.peer): no end within \(limit)")) {
                     try await FrameStream.receive(on: connection)
                 }
                 connection.close()
                 served += 1
                 print("# stream \(served) from \(connection.peer): \(messages) chunks, \(bytes) bytes")
-                fflush(nil)
                 if served == streams { break }
             }
             await listener.close()
@@ -75,35 +74,18 @@ struct StreamCommand: AsyncParsableCommand {
         var rates: [Double] = []
         for _ in 0..<repeats {
             let connection = try await transport.connect(to: connect)
-            let result = try await withDeadline(limit, "stream to \(connect)") {
+            let result = try await withDeadline(
+                limit, orThrow: ValidationError("stream to \(connect): no end within \(limit)")) {
                 try await FrameStream.send(on: connection, messageBytes: s.bytes, messages: n, window: window,
                                            register: registerBuffers)
             }
             connection.close()
             rates.append(result.bytesPerSecond / 1e6)
             print(String(format: " %-10d %-14d %.2f", s.bytes, n, result.bytesPerSecond / 1e6))
-            fflush(nil)
         }
         let median = rates.sorted()[rates.count / 2]
         print(String(format: "# median of %d: %.2f MB/s (%@, %@ chunks, window %d, %@)", repeats, median,
                      transport.name, TopologyUnits.formatSize(s.bytes), window,
                      registerBuffers ? "registered buffer" : "copied"))
-    }
-}
-
-/// Runs `body`, failing with a message naming `what` if it takes longer than `limit`.
-func withDeadline<T: Sendable>(_ limit: Duration, _ what: String,
-                               _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw ValidationError("\(what): no end within \(limit)")
-        }
-        return value
     }
 }

@@ -30,18 +30,7 @@ public func testChunk(_ i: Int, elements: Int) -> Frame {
 /// Fails the test instead of hanging (the VM, CI) when `body` takes longer than `seconds`.
 public func within<T: Sendable>(_ seconds: Double, _ what: String,
                                 _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw TimedOut(what: what, seconds: seconds)
-        }
-        return value
-    }
+    try await withDeadline(.seconds(seconds), orThrow: TimedOut(what: what, seconds: seconds), body)
 }
 
 public struct TimedOut: Error, CustomStringConvertible {
