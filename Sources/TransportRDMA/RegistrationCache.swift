@@ -33,10 +33,9 @@ final class RegistrationCache: @unchecked Sendable {
     }
 
     func register(_ buffer: UnsafeRawBufferPointer) throws(VerbsError) {
-        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-        let (start, end) = (UInt(bitPattern: base), UInt(bitPattern: base) + UInt(buffer.count))
+        guard let (start, end) = Self.bounds(of: buffer) else { return }
         let reused = lock.withLock { () -> Bool in
-            guard let index = entries.firstIndex(where: { $0.start <= start && end <= $0.end }) else { return false }
+            guard let index = indexCovering(start, end) else { return false }
             entries[index].references += 1
             reuses += 1
             return true
@@ -52,11 +51,10 @@ final class RegistrationCache: @unchecked Sendable {
     }
 
     func deregister(_ buffer: UnsafeRawBufferPointer) {
-        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-        let (start, end) = (UInt(bitPattern: base), UInt(bitPattern: base) + UInt(buffer.count))
+        guard let (start, end) = Self.bounds(of: buffer) else { return }
         lock.withLock {
             guard let index = entries.firstIndex(where: { $0.start == start && $0.end == end })
-                ?? entries.firstIndex(where: { $0.start <= start && end <= $0.end }) else { return }
+                ?? indexCovering(start, end) else { return }
             entries[index].references -= 1
             if entries[index].references == 0 { entries.remove(at: index) }
         }
@@ -64,12 +62,23 @@ final class RegistrationCache: @unchecked Sendable {
 
     /// The registered bytes `payload` occupies, if a registration covers all of it.
     func segment(covering payload: UnsafeRawBufferPointer) -> MemoryRegion.Segment? {
-        guard let base = payload.baseAddress, payload.count > 0 else { return nil }
-        let (start, end) = (UInt(bitPattern: base), UInt(bitPattern: base) + UInt(payload.count))
+        guard let (start, end) = Self.bounds(of: payload) else { return nil }
         return lock.withLock {
-            guard let entry = entries.first(where: { $0.start <= start && end <= $0.end }) else { return nil }
+            guard let index = indexCovering(start, end) else { return nil }
+            let entry = entries[index]
             return entry.region.segment(offset: Int(start - entry.start), length: payload.count)
         }
+    }
+
+    /// `[start, end)` of `buffer`'s bytes; nil for an empty buffer (nothing to register or find).
+    private static func bounds(of buffer: UnsafeRawBufferPointer) -> (UInt, UInt)? {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return nil }
+        return (UInt(bitPattern: base), UInt(bitPattern: base) + UInt(buffer.count))
+    }
+
+    /// The first registration that covers all of `[start, end)`. Lock held.
+    private func indexCovering(_ start: UInt, _ end: UInt) -> Int? {
+        entries.firstIndex { $0.start <= start && end <= $0.end }
     }
 
     var registeredBytes: Int { lock.withLock { entries.reduce(0) { $0 + Int($1.end - $1.start) } } }
