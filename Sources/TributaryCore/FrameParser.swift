@@ -1,12 +1,22 @@
-/// A streaming frame reader that copies every payload byte exactly once, straight into the
-/// frame's own array: no intermediate cumulation buffer, whatever the read sizes. Every field is
-/// validated as soon as its bytes are in (the preamble before the header, the header before the
-/// payload), so garbage costs at most 68 buffered bytes. After an error the parser is dead.
+/// A streaming frame reader that copies payload bytes from the read buffer straight into the
+/// frame's own array: no intermediate cumulation buffer, whatever the read sizes (a frame read whole
+/// is copied once; one read in pieces may also be moved as its array grows, see `append`). Every
+/// field is validated as soon as its bytes are in (the preamble before the header, the header before
+/// the payload), so garbage costs at most 68 buffered bytes. After an error the parser is dead.
+///
+/// Memory follows the bytes that arrived, never the length a peer declared (DESIGN.md §2 contract 4):
+/// a body array grows as its bytes come in (see `append`), so twelve bytes announcing 64 MiB cost
+/// twelve bytes, not 64 MiB.
 public struct FrameParser: Sendable {
-    public let maxBody: Int
+    /// Largest body accepted (a chunk's header and payload).
+    public private(set) var maxBody: Int
+    /// Largest control body accepted; the smaller of this and `maxBody` applies.
+    public private(set) var maxControlBody: Int
     private var state = State.preamble
     private var prefix: [UInt8] = []
+    /// The body arriving (control JSON or an unplaced chunk's payload): `body.count` bytes so far.
     private var body: [UInt8] = []
+    /// Bytes of a placed payload written so far.
     private var filled = 0
     private var failed: WireError?
 
@@ -26,17 +36,31 @@ public struct FrameParser: Sendable {
     /// where the payload array is shorter than the header says.
     public typealias Placement = (ChunkHeader) -> UnsafeMutableRawPointer?
 
-    public init(maxBody: Int = WireFormat.defaultMaxBody) {
+    public init(maxBody: Int = WireFormat.defaultMaxBody, maxControlBody: Int = WireFormat.defaultMaxControlBody) {
         self.maxBody = maxBody
+        self.maxControlBody = maxControlBody
         prefix.reserveCapacity(WireFormat.preambleSize + ChunkHeader.encodedSize)
     }
+
+    /// Replaces both limits from the next preamble on (a frame already announced keeps the limits it
+    /// passed). An owner tightens them while a peer is unauthenticated — its hello is a few hundred
+    /// bytes, so `WireFormat.preAuthenticationMaxBody` for both — and restores the defaults once the
+    /// peer has proved who it is, so a stranger cannot make the daemon parse megabytes of JSON.
+    public mutating func setLimits(maxBody: Int, maxControlBody: Int) {
+        self.maxBody = maxBody
+        self.maxControlBody = maxControlBody
+    }
+
+    /// Bytes of memory the parser holds (the capacity of its buffers), for tests and diagnostics: it
+    /// tracks what has arrived, not what a preamble announced.
+    public var retainedBytes: Int { prefix.capacity + body.capacity }
 
     /// Bytes consumed that do not yet form a complete frame.
     public var pendingBytes: Int {
         switch state {
         case .preamble, .chunkHeader: return prefix.count
-        case .payload, .placed: return prefix.count + filled
-        case .controlBody: return prefix.count + filled
+        case .payload, .controlBody: return prefix.count + body.count
+        case .placed: return prefix.count + filled
         }
     }
 
@@ -75,9 +99,9 @@ public struct FrameParser: Sendable {
                 let take = min(WireFormat.preambleSize - prefix.count, n - i)
                 prefix.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<(i + take)]))
                 i += take
-                let maxBody = self.maxBody
+                let (maxBody, maxControlBody) = (self.maxBody, self.maxControlBody)
                 let pre = try withBytes(prefix) { (raw) throws(WireError) in
-                    try WireFormat.parsePreamble(raw, maxBody: maxBody)
+                    try WireFormat.parsePreamble(raw, maxBody: maxBody, maxControlBody: maxControlBody)
                 }
                 guard let pre else { continue }
                 switch pre.kind {
@@ -85,8 +109,6 @@ public struct FrameParser: Sendable {
                     state = .chunkHeader(bodyLength: pre.bodyLength)
                 case .control:
                     state = .controlBody(bodyLength: pre.bodyLength)
-                    body = [UInt8](repeating: 0, count: pre.bodyLength)
-                    filled = 0
                     if pre.bodyLength == 0 { try finishControl(emit) }
                 }
             case .chunkHeader(let bodyLength):
@@ -107,19 +129,14 @@ public struct FrameParser: Sendable {
                     filled = 0
                     state = .placed(header, address: Int(bitPattern: target))
                 } else {
-                    body = Array(unsafeUninitializedCapacity: length) { _, count in count = length }
-                    filled = 0
                     state = .payload(header)
                 }
             case .payload(let header):
-                let take = min(body.count - filled, n - i)
-                let at = filled
-                body.withUnsafeMutableBytes { dst in
-                    (dst.baseAddress! + at).copyMemory(from: bytes.baseAddress! + i, byteCount: take)
-                }
-                filled += take
+                let length = Int(header.payloadLength)
+                let take = min(length - body.count, n - i)
+                append(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + take)]), declared: length)
                 i += take
-                if filled == body.count {
+                if body.count == length {
                     let payload = body
                     body = []
                     emit(.chunk(header, payload: payload))
@@ -134,17 +151,30 @@ public struct FrameParser: Sendable {
                     emit(.chunk(header, payload: []))
                     reset()
                 }
-            case .controlBody:
-                let take = min(body.count - filled, n - i)
-                let at = filled
-                body.withUnsafeMutableBytes { dst in
-                    (dst.baseAddress! + at).copyMemory(from: bytes.baseAddress! + i, byteCount: take)
-                }
-                filled += take
+            case .controlBody(let bodyLength):
+                let take = min(bodyLength - body.count, n - i)
+                append(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + take)]), declared: bodyLength)
                 i += take
-                if filled == body.count { try finishControl(emit) }
+                if body.count == bodyLength { try finishControl(emit) }
             }
         }
+    }
+
+    /// Smallest growth step of a body array, so a drip-fed frame does not reallocate per byte.
+    private static let minimumGrowth = 4096
+
+    /// Appends `bytes` to the body of a frame that announced `declared` bytes. Capacity grows only
+    /// when the bytes in hand need it: to what is needed now, but at least double (so a frame fed a
+    /// byte at a time is moved O(1) times per byte on average, where growing by a fixed step would be
+    /// quadratic) and never past the declared length. So it stays under twice the bytes arrived plus
+    /// 4 KiB, and a frame fed whole (the common case) is allocated once at its exact size and copied
+    /// once; a reallocation's move is the price of not trusting the declared length.
+    private mutating func append(_ bytes: UnsafeRawBufferPointer, declared: Int) {
+        let needed = body.count + bytes.count
+        if needed > body.capacity {
+            body.reserveCapacity(min(declared, max(needed, 2 * body.capacity, Self.minimumGrowth)))
+        }
+        body.append(contentsOf: bytes)
     }
 
     private mutating func finishControl(_ emit: (Frame) -> Void) throws(WireError) {

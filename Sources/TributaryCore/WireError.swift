@@ -3,7 +3,8 @@
 public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A complete frame was expected but only `have` of `need` bytes were given.
     case short(need: Int, have: Int)
-    /// The preamble announces a body larger than the receiver accepts.
+    /// The preamble announces a body larger than the receiver accepts (for a control frame, the
+    /// smaller control limit), refused before any of the body is read.
     case oversized(length: Int, limit: Int)
     case badMagic(found: UInt32)
     case unsupportedVersion(found: UInt8, supported: UInt8)

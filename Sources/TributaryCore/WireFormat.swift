@@ -11,6 +11,15 @@ public enum WireFormat {
     public static let preambleSize = 12
     /// Default largest body a receiver accepts: a 64 MiB chunk plus its header.
     public static let defaultMaxBody = 64 << 20 + ChunkHeader.encodedSize
+    /// Default largest control body a receiver accepts: 16 MiB. Control bodies are JSON, decoded whole
+    /// once they are in, at several times their size in memory, so they get a tighter bound than
+    /// chunks; not much tighter, because an `opReport` in validation mode ships the rank's input as a
+    /// JSON array of numbers (up to four bytes of text per byte), so this admits about 4 MiB of
+    /// shipped input.
+    public static let defaultMaxControlBody = 16 << 20
+    /// A limit for both kinds of frame while a peer has not yet authenticated (its hello is a few
+    /// hundred bytes): what an owner passes to `FrameParser.setLimits` until the hello checks out.
+    public static let preAuthenticationMaxBody = 64 << 10
 
     // MARK: Encoding
 
@@ -89,8 +98,9 @@ public enum WireFormat {
 
     /// Validates the preamble at the start of `bytes`. Returns nil when fewer than 12 bytes are
     /// present; throws as soon as the 12 bytes are wrong, so garbage is rejected before its body.
-    public static func parsePreamble(_ bytes: UnsafeRawBufferPointer, maxBody: Int = defaultMaxBody) throws(WireError)
-        -> Preamble? {
+    /// A control body is held to the smaller of `maxControlBody` and `maxBody`.
+    public static func parsePreamble(_ bytes: UnsafeRawBufferPointer, maxBody: Int = defaultMaxBody,
+                                     maxControlBody: Int = defaultMaxControlBody) throws(WireError) -> Preamble? {
         guard bytes.count >= preambleSize else {
             // Reject a wrong magic as early as its first bytes allow.
             var expected = magic
@@ -110,7 +120,8 @@ public enum WireFormat {
         let reserved = readLE(UInt16.self, bytes, 6)
         guard reserved == 0 else { throw .reservedBitsSet(reserved) }
         let length = Int(readLE(UInt32.self, bytes, 8))
-        guard length <= maxBody else { throw .oversized(length: length, limit: maxBody) }
+        let limit = kind == .control ? min(maxBody, maxControlBody) : maxBody
+        guard length <= limit else { throw .oversized(length: length, limit: limit) }
         if kind == .chunk && length < ChunkHeader.encodedSize {
             throw .lengthMismatch("chunk body of \(length) bytes is shorter than its \(ChunkHeader.encodedSize)-byte header")
         }
@@ -118,8 +129,9 @@ public enum WireFormat {
     }
 
     /// Decodes one complete frame (preamble + body) that occupies all of `bytes`.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, maxBody: Int = defaultMaxBody) throws(WireError) -> Frame {
-        guard let preamble = try parsePreamble(bytes, maxBody: maxBody) else {
+    public static func decode(_ bytes: UnsafeRawBufferPointer, maxBody: Int = defaultMaxBody,
+                              maxControlBody: Int = defaultMaxControlBody) throws(WireError) -> Frame {
+        guard let preamble = try parsePreamble(bytes, maxBody: maxBody, maxControlBody: maxControlBody) else {
             throw .short(need: preambleSize, have: bytes.count)
         }
         let total = preambleSize + preamble.bodyLength
@@ -239,7 +251,9 @@ public enum WireFormat {
 public struct FrameAccumulator: Sendable {
     private var parser: FrameParser
 
-    public init(maxBody: Int = WireFormat.defaultMaxBody) { parser = FrameParser(maxBody: maxBody) }
+    public init(maxBody: Int = WireFormat.defaultMaxBody, maxControlBody: Int = WireFormat.defaultMaxControlBody) {
+        parser = FrameParser(maxBody: maxBody, maxControlBody: maxControlBody)
+    }
 
     /// Appends bytes and returns every frame now complete.
     public mutating func feed(_ bytes: some Sequence<UInt8>) throws(WireError) -> [Frame] {
