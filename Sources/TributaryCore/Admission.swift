@@ -115,3 +115,78 @@ public struct FabricResources: Sendable {
         return .success(asked)
     }
 }
+
+/// Jobs waiting for switch resources under the `queue` policy, in arrival order.
+///
+/// Strict FIFO: only the job at the head may start, and a later job that would fit now still waits
+/// behind it. That is fair (a large job is not starved by a stream of small ones) and simple (start
+/// order is arrival order), at the price of slots left idle while the head waits — a fair trade on an
+/// emulated fabric with few, long jobs. Queue only jobs whose refusal is not `isPermanent`: a job that
+/// can never fit would hold the head forever.
+public struct AdmissionQueue: Sendable, Equatable {
+    /// A job's admission request, kept until it can be granted.
+    public struct Waiting: Sendable, Equatable {
+        public var job: UInt32
+        /// The switches of its tree, top-down.
+        public var switches: [String]
+        public var request: Int?
+
+        public init(job: UInt32, switches: [String], request: Int?) {
+            self.job = job
+            self.switches = switches
+            self.request = request
+        }
+    }
+
+    /// Waiting jobs, head first.
+    public private(set) var waiting: [Waiting] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { waiting.isEmpty }
+    public var count: Int { waiting.count }
+
+    /// Adds `job` at the tail. A job already waiting keeps its place and takes the new request (a
+    /// client that asks again is not sent to the back).
+    public mutating func enqueue(job: UInt32, switches: [String], request: Int?) {
+        let entry = Waiting(job: job, switches: switches, request: request)
+        if let index = waiting.firstIndex(where: { $0.job == job }) {
+            waiting[index] = entry
+        } else {
+            waiting.append(entry)
+        }
+    }
+
+    /// Drops `job` (it gave up or disconnected). Returns whether it was waiting.
+    @discardableResult
+    public mutating func remove(job: UInt32) -> Bool {
+        guard let index = waiting.firstIndex(where: { $0.job == job }) else { return false }
+        waiting.remove(at: index)
+        return true
+    }
+
+    /// 0 for the head; nil when `job` is not waiting. For "waiting, 2 jobs ahead" status lines.
+    public func position(of job: UInt32) -> Int? { waiting.firstIndex { $0.job == job } }
+
+    /// The head, if `resources` would admit it now; nil otherwise (later jobs never overtake it).
+    public func nextAdmissible(_ resources: FabricResources) -> Waiting? {
+        guard let head = waiting.first,
+              resources.check(job: head.job, switches: head.switches, request: head.request).grant != nil
+        else { return nil }
+        return head
+    }
+
+    /// Admits waiting jobs from the head for as long as they fit, removing each from the queue; call it
+    /// after every release. Returns the admitted jobs in order with their grants.
+    public mutating func admitReady(
+        into resources: inout FabricResources
+    ) -> [(job: UInt32, grant: AdmissionDecision.Grant)] {
+        var admitted: [(job: UInt32, grant: AdmissionDecision.Grant)] = []
+        while let head = waiting.first,
+              let grant = resources.admit(job: head.job, switches: head.switches, request: head.request).grant {
+            waiting.removeFirst()
+            admitted.append((head.job, grant))
+        }
+        return admitted
+    }
+}

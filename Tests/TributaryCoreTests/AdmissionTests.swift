@@ -173,6 +173,51 @@ func mustAdmit(_ fabric: inout FabricResources, _ job: UInt32, _ switches: [Stri
         #expect(fabric.holding(job: 1) == ["spine0": 50, "leaf1": 50])
     }
 
+    @Test func releaseLetsTheQueuedJobIn() {
+        var fabric = leafSpineFabric()
+        var queue = AdmissionQueue()
+        mustAdmit(&fabric, 1, ["spine0", "leaf0"], request: 48)
+        let first = fabric.admit(job: 2, switches: ["spine0", "leaf0"], request: 32)
+        #expect(first.refusal?.description == "switch spine0: 48 of 64 slots held by job 1; job 2 asks 32")
+        queue.enqueue(job: 2, switches: ["spine0", "leaf0"], request: 32)
+        #expect(queue.nextAdmissible(fabric) == nil)
+        let none = queue.admitReady(into: &fabric)
+        #expect(none.isEmpty)
+
+        fabric.release(job: 1)
+        #expect(queue.nextAdmissible(fabric) == .init(job: 2, switches: ["spine0", "leaf0"], request: 32))
+        let admitted = queue.admitReady(into: &fabric)
+        #expect(admitted.map(\.job) == [2])
+        #expect(admitted.first?.grant == .init(slotsPerSwitch: ["spine0": 32, "leaf0": 32]))
+        #expect(queue.isEmpty)
+        #expect(fabric.jobs == [2])
+    }
+
+    @Test func theQueueIsStrictlyFirstInFirstOut() {
+        var fabric = leafSpineFabric()
+        var queue = AdmissionQueue()
+        mustAdmit(&fabric, 1, ["leaf0"], request: 48)
+        queue.enqueue(job: 2, switches: ["leaf0"], request: 32)  // does not fit yet
+        queue.enqueue(job: 3, switches: ["leaf0"], request: 8)   // would fit, but waits behind job 2
+        queue.enqueue(job: 4, switches: ["leaf1"], request: 8)
+        queue.enqueue(job: 2, switches: ["leaf0"], request: 30)  // asks again: keeps its place
+        #expect(queue.waiting.map(\.job) == [2, 3, 4])
+        #expect(queue.position(of: 3) == 1)
+        #expect(queue.nextAdmissible(fabric) == nil)
+        let none = queue.admitReady(into: &fabric)
+        #expect(none.isEmpty)
+
+        fabric.release(job: 1)
+        let admitted = queue.admitReady(into: &fabric)
+        #expect(admitted.map(\.job) == [2, 3, 4])
+        #expect(fabric.holding(job: 2) == ["leaf0": 30])
+
+        queue.enqueue(job: 5, switches: ["leaf0"], request: 64)
+        let removed = [queue.remove(job: 5), queue.remove(job: 5)]
+        #expect(removed == [true, false])
+        #expect(queue.isEmpty)
+    }
+
     /// Seeded random admits and releases of jobs with one- and two-level trees: the limits always hold,
     /// the books always agree, and releasing everyone leaves nothing held.
     @Test func manyJobsAdmittedAndReleasedLeaveNothingHeld() {
