@@ -120,7 +120,9 @@ import Testing
         }
         let raw = Self.preamble(.control, bodyLength: 1001) + [UInt8](repeating: 0x20, count: 1001)
         #expect(throws: WireError.oversized(length: 1001, limit: 1000)) {
-            _ = try raw.withUnsafeBytes { bytes throws(WireError) in try WireFormat.decode(bytes, maxControlBody: 1000) }
+            _ = try raw.withUnsafeBytes { bytes throws(WireError) in
+                try WireFormat.decode(bytes, maxControlBody: 1000)
+            }
         }
     }
 
