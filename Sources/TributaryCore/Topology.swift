@@ -23,6 +23,16 @@ public struct AggregationResources: Sendable, Codable, Equatable, Hashable {
     /// Used when neither the switch nor `defaults.aggregation` says otherwise: a modest switch
     /// (64 slots of 256 KiB = 16 MiB of aggregation SRAM, 4 jobs, 4 trees).
     public static let standard = AggregationResources(slots: 64, slotBytes: 256 * 1024, maxJobs: 4, maxTrees: 4)
+
+    /// Smallest sensible slot: eight elements of the widest dtype. Anything less is a typo
+    /// (`slot_bytes: 1` for `1MiB`).
+    public static let minSlotBytes = 64
+    /// A slot holds one chunk, and no chunk is larger than the wire carries (`WireFormat.defaultMaxBody`).
+    public static let maxSlotBytes = WireFormat.defaultMaxBody - ChunkHeader.encodedSize
+    /// Slot pool bound: SHARP switches have hundreds to thousands; 65,536 slots is already far past them.
+    public static let maxSlots = 65_536
+    /// Bound on `maxJobs` and `maxTrees`: the daemon keeps per-job and per-tree state for each.
+    public static let maxJobsOrTrees = 4_096
 }
 
 /// A fabric: switches, hosts and the links between them, as read from `Configs/*.yaml`.
@@ -74,7 +84,7 @@ public struct Topology: Sendable, Codable, Equatable {
         public var latency: Double
         /// Latency jitter in seconds.
         public var jitter: Double
-        /// Packet loss as a fraction in [0, 1].
+        /// Packet loss as a fraction in [0, 1): a link that loses everything is refused as a typo.
         public var loss: Double
 
         public init(a: String, b: String, rate: Double, latency: Double = 0, jitter: Double = 0, loss: Double = 0) {
@@ -91,6 +101,20 @@ public struct Topology: Sendable, Codable, Equatable {
     public var switches: [Switch]
     public var hosts: [Host]
     public var links: [Link]
+
+    // MARK: - Limits (a planning tool's, checked by `validate` and before generators allocate)
+
+    /// Most hosts a topology may have. Trees, plans and renderings hold every host in memory; a million
+    /// is ten times the largest fabric planned so far and still fits a workstation.
+    public static let maxEndpoints = 1_048_576
+    /// Most switches a topology may have.
+    public static let maxSwitches = 1_048_576
+    /// Most links a topology may have (a million hosts' uplinks plus a fabric three times that size).
+    public static let maxLinks = 4_194_304
+    /// Link rates outside this (bits/s) are typos: a bare `100` is 100 bit/s, `16Tbit` no NIC has.
+    public static let linkRates: ClosedRange<Double> = 1e3...1.6e12
+    /// Longest link latency or jitter, in seconds: more than any path on Earth, so `30` meant `30ms`.
+    public static let maxLinkDelay = 10.0
 
     public init(name: String, switches: [Switch], hosts: [Host], links: [Link]) {
         self.name = name

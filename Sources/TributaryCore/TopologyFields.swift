@@ -111,6 +111,12 @@ struct TopologyFields {
         try unit(key, TopologyUnits.loss, "a loss fraction", "0.1%, 0.001, 0")
     }
 
+    /// Throws what `problem` finds wrong with `value` (read from `key`), at the line of `key`.
+    func check<T>(_ key: String, _ value: T?, _ problem: (String, T) -> String?) throws {
+        guard let value, let message = problem(key, value) else { return }
+        throw TopologyError(.invalidValue, line: lineOf(key) ?? line, message)
+    }
+
     /// A list of strings; a single value counts as a one-element list.
     func stringList(_ key: String) throws -> [String]? {
         guard try has(key) else { return nil }

@@ -89,6 +89,12 @@ struct TopologyFile: Decodable {
             latency = try fields.duration("latency")
             jitter = try fields.duration("jitter")
             loss = try fields.loss("loss")
+            // Checked here too (not only by the validator) so an error points at the field's own line,
+            // also in `defaults.link` or a generator's link profile.
+            try fields.check("rate", rate, TopologyValidator.linkProblem)
+            try fields.check("latency", latency, TopologyValidator.linkProblem)
+            try fields.check("jitter", jitter, TopologyValidator.linkProblem)
+            try fields.check("loss", loss, TopologyValidator.linkProblem)
         }
 
         /// Fields set here win; the rest come from `fallback`.
@@ -127,6 +133,10 @@ struct TopologyFile: Decodable {
             slotBytes = try fields.size("slot_bytes")
             maxJobs = try fields.int("max_jobs", min: 1)
             maxTrees = try fields.int("max_trees", min: 1)
+            try fields.check("slots", slots, TopologyValidator.aggregationProblem)
+            try fields.check("slot_bytes", slotBytes, TopologyValidator.aggregationProblem)
+            try fields.check("max_jobs", maxJobs, TopologyValidator.aggregationProblem)
+            try fields.check("max_trees", maxTrees, TopologyValidator.aggregationProblem)
         }
 
         func over(_ fallback: AggregationResources) -> AggregationResources {
@@ -342,7 +352,21 @@ struct TopologyFile: Decodable {
             lines.switches += Array(repeating: generator.line, count: generated.switches.count)
             lines.hosts += Array(repeating: generator.line, count: generated.hosts.count)
             lines.links += Array(repeating: generator.line, count: generated.links.count)
+            // Each generator is bounded alone; so must the sum be, before the next one allocates.
+            try TopologyValidator.checkSize(hosts: topology.hosts.count, switches: topology.switches.count,
+                                            links: topology.links.count, "with its generators, the topology",
+                                            line: generator.line)
         }
+        // Explicit lists past a limit are refused before they are built, at the entry that passes it.
+        func passing<T>(_ entries: [T], _ limit: Int, after count: Int, _ line: (T) -> Int?) -> Int? {
+            entries.count > limit - count ? line(entries[max(0, limit - count)]) : nil
+        }
+        try TopologyValidator.checkSize(
+            hosts: topology.hosts.count + hosts.count, switches: topology.switches.count + switches.count,
+            links: topology.links.count + links.count, "the topology",
+            line: passing(hosts, Topology.maxEndpoints, after: topology.hosts.count, \.line)
+                ?? passing(switches, Topology.maxSwitches, after: topology.switches.count, \.line)
+                ?? passing(links, Topology.maxLinks, after: topology.links.count, \.line))
         for entry in switches {
             let aggregation = entry.aggregation.map { $0.resolve(defaultAggregation) } ?? defaultAggregation
             topology.switches.append(Topology.Switch(name: entry.name, tier: entry.tier ?? "switch", site: entry.site,

@@ -14,7 +14,7 @@ extension Topology {
         public var latency: Double
         /// Seconds.
         public var jitter: Double
-        /// Fraction in [0, 1].
+        /// Fraction in [0, 1).
         public var loss: Double
 
         public init(rate: Double, latency: Double = 0, jitter: Double = 0, loss: Double = 0) {
@@ -62,6 +62,10 @@ extension Topology {
         guard spines >= 1, leaves >= 1, hostsPerLeaf >= 1 else {
             throw TopologyError(.invalidValue, "leaf-spine needs spines, leaves and hosts_per_leaf >= 1")
         }
+        let hosts = product(leaves, hostsPerLeaf)
+        try TopologyValidator.checkSize(hosts: hosts, switches: sum(spines, leaves),
+                                        links: sum(product(spines, leaves), hosts),
+                                        "leaf-spine spines=\(spines), leaves=\(leaves), hosts_per_leaf=\(hostsPerLeaf)")
         let p = options.prefix
         var topology = Topology(name: "leaf-spine", switches: [], hosts: [], links: [])
         let spineNames = (0..<spines).map { "\(p)spine\($0)" }
@@ -86,6 +90,10 @@ extension Topology {
         let half = k / 2
         let perEdge = hostsPerEdge ?? half
         guard perEdge >= 1 else { throw TopologyError(.invalidValue, "fat-tree `hosts_per_edge` must be >= 1") }
+        let hosts = product(k, half, perEdge)
+        try TopologyValidator.checkSize(hosts: hosts, switches: sum(product(half, half), product(k, k)),
+                                        links: sum(product(2, k, half, half), hosts),
+                                        "fat-tree k=\(k)" + (hostsPerEdge.map { ", hosts_per_edge=\($0)" } ?? ""))
         let p = options.prefix
         var topology = Topology(name: "fat-tree", switches: [], hosts: [], links: [])
         topology.switches.reserveCapacity(half * half + k * k)
@@ -117,7 +125,14 @@ extension Topology {
         guard groups >= 1, routersPerGroup >= 1, hostsPerRouter >= 1, globalLinksPerRouter >= 1 else {
             throw TopologyError(.invalidValue, "dragonfly counts must all be >= 1")
         }
-        guard groups - 1 <= routersPerGroup * globalLinksPerRouter else {
+        let routerCount = product(groups, routersPerGroup)
+        let hosts = product(routerCount, hostsPerRouter)
+        let links = sum(product(groups, product(routersPerGroup, routersPerGroup - 1) / 2),
+                        product(groups, groups - 1) / 2, hosts)
+        try TopologyValidator.checkSize(hosts: hosts, switches: routerCount, links: links,
+                                        "dragonfly groups=\(groups), routers_per_group=\(routersPerGroup), "
+                                            + "hosts_per_router=\(hostsPerRouter)")
+        guard groups - 1 <= product(routersPerGroup, globalLinksPerRouter) else {
             throw TopologyError(.invalidValue,
                                 "dragonfly with \(groups) groups needs routers_per_group × global_links_per_router "
                                     + ">= \(groups - 1) to link every pair of groups")
@@ -143,6 +158,23 @@ extension Topology {
         }
         topology.addHosts(under: routers.flatMap { $0 }, perSwitch: hostsPerRouter, options)
         return topology
+    }
+
+    /// Generator sizes are computed from their parameters before anything is allocated, and those
+    /// parameters are whatever Int a file holds (`k: 9000000000`): products and sums saturate at
+    /// `Int.max` instead of trapping, since they are only compared with limits.
+    private static func product(_ factors: Int...) -> Int {
+        factors.reduce(1) { a, b in
+            let (r, overflow) = a.multipliedReportingOverflow(by: b)
+            return overflow ? .max : r
+        }
+    }
+
+    private static func sum(_ terms: Int...) -> Int {
+        terms.reduce(0) { a, b in
+            let (r, overflow) = a.addingReportingOverflow(b)
+            return overflow ? .max : r
+        }
     }
 
     private mutating func addSwitch(_ name: String, tier: String, _ options: GeneratorOptions) {

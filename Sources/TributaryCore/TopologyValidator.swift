@@ -11,6 +11,8 @@ enum TopologyValidator {
     }
 
     static func validate(_ topology: Topology, lines: Lines?) throws {
+        try checkSize(hosts: topology.hosts.count, switches: topology.switches.count, links: topology.links.count,
+                      "the topology")
         func line(_ list: KeyPath<Lines, [Int?]>, _ index: Int) -> Int? {
             guard let all = lines?[keyPath: list], index < all.count else { return nil }
             return all[index]
@@ -28,8 +30,10 @@ enum TopologyValidator {
             if let other = index[sw.name] {
                 throw TopologyError(.duplicate, line: l, "duplicate name `\(sw.name)`\(firstAt(firstLine[other]))")
             }
-            if let res = sw.aggregation, res.slots < 1 || res.slotBytes < 1 || res.maxJobs < 1 || res.maxTrees < 1 {
-                throw TopologyError(.invalidValue, line: l, "switch `\(sw.name)` has aggregation resources below 1")
+            for (key, value) in sw.aggregation?.fileFields ?? [:] {
+                if let problem = aggregationProblem(key, value) {
+                    throw TopologyError(.invalidValue, line: l, "switch `\(sw.name)`: \(problem)")
+                }
             }
             index[sw.name] = i
             firstLine.append(l)
@@ -67,14 +71,10 @@ enum TopologyValidator {
             guard seen.insert(min(a, b) * nodeCount + max(a, b)).inserted else {
                 throw TopologyError(.duplicate, line: l, "\(named()) is listed twice")
             }
-            guard link.rate > 0, link.rate.isFinite else {
-                throw TopologyError(.invalidValue, line: l, "\(named()) needs a rate above zero")
-            }
-            guard link.latency >= 0, link.jitter >= 0, link.latency.isFinite, link.jitter.isFinite else {
-                throw TopologyError(.invalidValue, line: l, "\(named()) has a negative latency or jitter")
-            }
-            guard (0...1).contains(link.loss) else {
-                throw TopologyError(.invalidValue, line: l, "\(named()) has a loss outside [0, 1]")
+            for (key, value) in link.fileFields {
+                if let problem = linkProblem(key, value) {
+                    throw TopologyError(.invalidValue, line: l, "\(named()): \(problem)")
+                }
             }
             degree[a] += 1
             degree[b] += 1
@@ -91,4 +91,84 @@ enum TopologyValidator {
                                     + "or list tiers in a generator's `aggregate:`")
         }
     }
+
+    // MARK: - Sense checks, shared with the file reader (which knows each field's own line)
+
+    /// What is wrong with aggregation resource `key` (spelt as in the file) set to `value`, or nil.
+    static func aggregationProblem(_ key: String, _ value: Int) -> String? {
+        let limit: Int
+        switch key {
+        case "slot_bytes":
+            let (low, high) = (AggregationResources.minSlotBytes, AggregationResources.maxSlotBytes)
+            guard value < low || value > high || value % 8 != 0 else { return nil }
+            return "`slot_bytes` is \(TopologyUnits.formatSize(value)); a slot holds \(TopologyUnits.formatSize(low)) "
+                + "to \(TopologyUnits.formatSize(high)) (the largest chunk the wire carries), in a multiple of 8 B "
+                + "so that elements of every dtype fit whole"
+        case "slots": limit = AggregationResources.maxSlots
+        default: limit = AggregationResources.maxJobsOrTrees
+        }
+        guard !(1...limit).contains(value) else { return nil }
+        return "`\(key)` is \(value); it must be between 1 and \(grouped(limit))"
+    }
+
+    /// What is wrong with link parameter `key` (`rate`, `latency`, `jitter`, `loss`) set to `value`, or nil.
+    static func linkProblem(_ key: String, _ value: Double) -> String? {
+        switch key {
+        case "rate":
+            let rates = Topology.linkRates
+            guard !rates.contains(value) else { return nil }
+            let shown = value.isFinite && value > 0 ? TopologyUnits.formatRate(value) : "\(value)"
+            return "`rate` is \(shown); links run at \(TopologyUnits.formatRate(rates.lowerBound)) to "
+                + "\(TopologyUnits.formatRate(rates.upperBound)) (a bare number means bits/s)"
+        case "loss":
+            guard !(0..<1).contains(value) else { return nil }
+            if value >= 1 {
+                return "`loss` is \(value): a link that drops every packet carries nothing, so this is surely "
+                    + "a typo (one in a hundred is `1%` or `0.01`)"
+            }
+            return "`loss` is \(value); it must be a fraction in [0, 1)"
+        default:
+            guard !(0...Topology.maxLinkDelay).contains(value) else { return nil }
+            let shown = value.isFinite && value >= 0 ? TopologyUnits.formatDuration(value) : "\(value)"
+            let most = TopologyUnits.formatDuration(Topology.maxLinkDelay)
+            return "`\(key)` is \(shown); it must be between 0 and \(most) "
+                + "(a bare number means seconds: write `30ms`, not `30`)"
+        }
+    }
+
+    /// Refuses counts past `Topology.maxEndpoints`, `maxSwitches` or `maxLinks`; `what` names whose
+    /// counts they are (`fat-tree k=1000`, `the topology`).
+    static func checkSize(hosts: Int, switches: Int, links: Int, _ what: String, line: Int? = nil) throws {
+        let counts = [("hosts", hosts, Topology.maxEndpoints), ("switches", switches, Topology.maxSwitches),
+                      ("links", links, Topology.maxLinks)]
+        for (noun, count, limit) in counts where count > limit {
+            throw TopologyError(.invalidValue, line: line,
+                                "\(what) has \(grouped(count)) \(noun); the limit is \(grouped(limit)) (a limit of this "
+                                    + "planning tool, which holds and checks every host, switch and link in memory)")
+        }
+    }
+
+    /// `250,000,000`. Counts computed from generator parameters saturate at `Int.max`, shown as `over …`.
+    static func grouped(_ n: Int) -> String {
+        if n == .max { return "over " + grouped(n - 1) }
+        let digits = Array(String(n))
+        var out = ""
+        for (i, digit) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(digit)
+        }
+        return out
+    }
+}
+
+extension AggregationResources {
+    /// The resources as the file spells them, for checks and messages.
+    var fileFields: KeyValuePairs<String, Int> {
+        ["slots": slots, "slot_bytes": slotBytes, "max_jobs": maxJobs, "max_trees": maxTrees]
+    }
+}
+
+extension Topology.Link {
+    /// The link's parameters as the file spells them, for checks and messages.
+    var fileFields: KeyValuePairs<String, Double> { ["rate": rate, "latency": latency, "jitter": jitter, "loss": loss] }
 }
