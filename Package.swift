@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // No I/O: dtypes, kernels, wire format, topology and trees, inputs, replay.
@@ -36,17 +37,22 @@ let package = Package(
             "Transport", "TributaryCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         // RDMA verbs (RC queue pairs through rdma_cm), same contract as TCP.
         .target(name: "TransportRDMA", dependencies: ["Transport", "TributaryCore", "Verbs"]),
+        // Who may talk to whom: fabric and job keys, the challenge–response every connection starts with.
+        .target(name: "Authentication", dependencies: [
+            "Transport", "TributaryCore", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "Aggregator", dependencies: [
-            "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
+            "Authentication", "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Worker", dependencies: [
-            "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
+            "Authentication", "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Coordinator", dependencies: [
-            "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
+            "Authentication", "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
         ]),
         // Measuring: the machine's limits (memcpy, kernels, raw sockets), latency percentiles, plots.
         .target(name: "Bench", dependencies: [
@@ -57,7 +63,7 @@ let package = Package(
         .executableTarget(name: "tributary", dependencies: [
             "Bench", "Fabric", "Verbs",
             "TributaryCore", "Transport", "TransportTCP", "TransportRDMA", "Aggregator", "Worker", "Coordinator",
-            .product(name: "NIOCore", package: "swift-nio"),
+            "Authentication", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -68,8 +74,9 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: [
             "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore", "TributaryTestSupport",
         ]),
+        .testTarget(name: "AuthenticationTests", dependencies: ["Authentication", "Transport", "TributaryCore"]),
         .testTarget(name: "ClusterTests", dependencies: [
-            "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore", "Aggregator", "Worker",
+            "Authentication", "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore", "Aggregator", "Worker",
             "Coordinator", "TributaryTestSupport", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,3 +1,4 @@
+import Authentication
 import Foundation
 import Logging
 import Transport
@@ -14,9 +15,14 @@ public struct AggregatorConfiguration: Sendable {
     public var stallTimeout: Duration
     /// How long a new data connection may take to say hello.
     public var helloTimeout: Duration
+    /// What this switch proves to the coordinator (`FabricCredentials.daemonKey`).
+    public var daemonKey: AuthKey
+    /// Data connections still to prove their job's key beyond this many are closed at once.
+    public var maxUnauthenticated = 64
 
-    public init(switchName: String, coordinator: Endpoint, dataListen: Endpoint,
+    public init(switchName: String, coordinator: Endpoint, dataListen: Endpoint, daemonKey: AuthKey,
                 stallTimeout: Duration = .seconds(30), helloTimeout: Duration = .seconds(10)) {
+        self.daemonKey = daemonKey
         self.switchName = switchName
         self.coordinator = coordinator
         self.dataListen = dataListen
@@ -53,13 +59,18 @@ public actor AggregatorDaemon {
     private var tasks: [Task<Void, Never>] = []
     private var listener: (any FrameListener)?
     private var stopping = false
+    /// Data connections that have not yet proved their job's key.
+    private var unauthenticated = 0
 
     final class JobState {
         let engine: ReductionEngine
+        /// The job's data key: children and the parent prove it on every data connection.
+        let key: AuthKey
         var children: [(any FrameConnection)?]
         var parent: (any FrameConnection)?
-        init(engine: ReductionEngine, fanIn: Int) {
+        init(engine: ReductionEngine, key: AuthKey, fanIn: Int) {
             self.engine = engine
+            self.key = key
             self.children = Array(repeating: nil, count: fanIn)
         }
     }
@@ -85,11 +96,14 @@ public actor AggregatorDaemon {
         let coordinator = try await control.connect(to: configuration.coordinator)
         self.coordinator = coordinator
         var inbound = coordinator.inbound.makeAsyncIterator()
-        coordinator.send(.control(.hello(Hello(role: .aggregator, name: configuration.switchName))))
-        switch try await inbound.next(isolation: #isolation) {
-        case .control(.helloAck)?: break
-        case .control(.error(let report))?: throw AggregatorError.coordinatorRejected(report)
-        case let other: throw AggregatorError.unexpectedReply("\(String(describing: other))")
+        do {
+            _ = try await Handshake.connect(coordinator, inbound: &inbound,
+                                            hello: Hello(role: .aggregator, name: configuration.switchName),
+                                            key: configuration.daemonKey, timeout: configuration.helloTimeout)
+        } catch let report as ErrorReport {
+            throw AggregatorError.coordinatorRejected(report)
+        } catch {
+            throw AggregatorError.unexpectedReply("\(error)")
         }
         coordinator.send(.control(.registerAggregator(AggregatorRegistration(
             switchName: configuration.switchName, dataEndpoint: listener.endpoint, pid: getpid()))))
@@ -155,31 +169,39 @@ public actor AggregatorDaemon {
             if let job = report.job, let op = report.opSeq { jobs[job]?.engine.abandon(opSeq: op) }
         case .heartbeat(let beat):
             coordinator?.send(.control(.heartbeat(beat)))
+        case .jobEnded(let ended):
+            endJob(ended.job)
         default:
             logger.warning("unexpected control message from coordinator: \(message)")
         }
     }
 
+    /// A job is over: its slots, its connections and its key go, so nothing it held outlives it.
+    private func endJob(_ job: UInt32) {
+        guard let state = jobs.removeValue(forKey: job) else { return }
+        state.parent?.close()
+        for child in state.children { child?.close() }
+        logger.info("job ended", metadata: ["job": "\(job)", "jobs left": "\(jobs.count)"])
+    }
+
     private func install(_ a: AggregatorAssignment) async {
         guard a.switchName == configuration.switchName, !a.children.isEmpty, a.slots > 0, a.slotBytes > 0,
-              a.streaming.window <= a.slots, a.streaming.chunkBytes <= a.slotBytes else {
+              a.streaming.window <= a.slots, a.streaming.chunkBytes <= a.slotBytes, jobs[a.job] == nil,
+              let key = try? AuthKey(hex: a.jobKey) else {
             report(ErrorReport(kind: .configuration, job: a.job, reporter: name,
                                message: "assignment does not fit this switch: \(a)"))
             return
         }
-        let state = JobState(engine: ReductionEngine(assignment: a), fanIn: a.children.count)
+        let state = JobState(engine: ReductionEngine(assignment: a), key: key, fanIn: a.children.count)
         jobs[a.job] = state
         if let parentEndpoint = a.parent, let index = a.childIndexAtParent {
             do {
                 let parent = try await data.connect(to: parentEndpoint)
                 var inbound = parent.inbound.makeAsyncIterator()
-                parent.send(.control(.hello(Hello(role: .aggregator, name: configuration.switchName, job: a.job,
-                                                   childIndex: index, jobKey: a.jobKey))))
-                switch try await inbound.next(isolation: #isolation) {
-                case .control(.helloAck)?: break
-                case .control(.error(let r))?: throw r
-                case let other: throw AggregatorError.unexpectedReply("parent answered \(String(describing: other))")
-                }
+                _ = try await Handshake.connect(parent, inbound: &inbound,
+                                                hello: Hello(role: .aggregator, name: configuration.switchName,
+                                                             job: a.job, childIndex: index),
+                                                key: key, timeout: configuration.helloTimeout)
                 state.parent = parent
                 let job = a.job
                 let box = IteratorBox(inbound)
@@ -205,33 +227,36 @@ public actor AggregatorDaemon {
     }
 
     private func serveChild(_ connection: any FrameConnection) async {
-        var inbound = connection.inbound.makeAsyncIterator()
-        let first: Frame?
-        do {
-            first = try await firstFrame(&inbound, timeout: configuration.helloTimeout, connection: connection)
-        } catch {
-            logger.warning("data connection from \(connection.peer) failed before hello: \(error)")
+        guard unauthenticated < configuration.maxUnauthenticated else {
+            logger.warning(Logger.Message(stringLiteral: "closing data connection from \(connection.peer): \(unauthenticated) connections have not "
+                           + "authenticated yet (limit \(configuration.maxUnauthenticated))"))
             connection.close()
             return
         }
-        guard case .control(.hello(let hello))? = first else {
-            reject(connection, .protocolViolation, "first frame must be hello, got \(String(describing: first))")
+        unauthenticated += 1
+        var inbound = connection.inbound.makeAsyncIterator()
+        let hello: Hello
+        do {
+            hello = try await Handshake.accept(connection, inbound: &inbound, as: name,
+                                               timeout: configuration.helloTimeout) { hello throws(Handshake.Refusal) in
+                guard let job = hello.job, hello.childIndex != nil else {
+                    throw Handshake.Refusal(.protocolViolation, "data hello from \(hello.name) names no job/child index")
+                }
+                guard let state = jobs[job] else {
+                    throw Handshake.Refusal(.unknownJob, "unknown job \(job) (from \(hello.name))")
+                }
+                return state.key
+            }
+            unauthenticated -= 1
+        } catch {
+            unauthenticated -= 1
+            logger.warning("refused data connection from \(connection.peer): \(error)")
             return
         }
-        guard hello.protocolVersion == WireFormat.version else {
-            reject(connection, .versionMismatch, "protocol version \(hello.protocolVersion) (this \(name) speaks \(WireFormat.version))")
-            return
-        }
-        guard let job = hello.job, let index = hello.childIndex else {
-            reject(connection, .protocolViolation, "data hello from \(hello.name) names no job/child index")
-            return
-        }
+        let job = hello.job!
+        let index = hello.childIndex!
         guard let state = jobs[job] else {
-            reject(connection, .unknownJob, "unknown job \(job) (from \(hello.name))")
-            return
-        }
-        guard hello.jobKey == state.engine.assignment.jobKey else {
-            reject(connection, .badJobKey, "wrong job key for job \(job) from \(hello.name)")
+            reject(connection, .unknownJob, "job \(job) ended while \(hello.name) connected")
             return
         }
         guard index >= 0, index < state.children.count, state.children[index] == nil else {
@@ -239,7 +264,6 @@ public actor AggregatorDaemon {
             return
         }
         state.children[index] = connection
-        connection.send(.control(.helloAck(HelloAck(name: configuration.switchName))))
         logger.debug("child connected", metadata: ["job": "\(job)", "child": "\(index)", "who": "\(hello.name)"])
         do {
             while let frame = try await inbound.next(isolation: #isolation) {
@@ -257,16 +281,6 @@ public actor AggregatorDaemon {
         } catch {
             peerGone(job: job, child: index, reason: "\(error)")
         }
-    }
-
-    private func firstFrame(_ inbound: inout AsyncThrowingStream<Frame, Error>.AsyncIterator,
-                                        timeout: Duration, connection: any FrameConnection) async throws -> Frame? {
-        let timer = Task {
-            try await Task.sleep(for: timeout)
-            connection.close()
-        }
-        defer { timer.cancel() }
-        return try await inbound.next(isolation: #isolation)
     }
 
     private func reject(_ connection: any FrameConnection, _ kind: ErrorReport.Kind, _ message: String) {
@@ -353,10 +367,4 @@ public actor AggregatorDaemon {
     private func report(_ report: ErrorReport) {
         coordinator?.send(.control(.error(report)))
     }
-}
-
-/// Hands a connection's iterator to the one task that consumes it from then on.
-final class IteratorBox: @unchecked Sendable {
-    var iterator: AsyncThrowingStream<Frame, Error>.AsyncIterator
-    init(_ iterator: AsyncThrowingStream<Frame, Error>.AsyncIterator) { self.iterator = iterator }
 }

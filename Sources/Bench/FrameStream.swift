@@ -37,6 +37,10 @@ public enum FrameStream {
         defer { connection.setPlacement(nil) }
         var received = 0
         var bytes = 0
+        // A link benchmark has no job to protect: take full-size frames at once, then say so, so the
+        // sender's first chunk cannot meet the limits of a peer still to authenticate.
+        connection.authenticated()
+        connection.send(.control(.heartbeat(Heartbeat(sequence: 0))))
         for try await frame in connection.inbound {
             guard case .chunk(let header, let payload) = frame else {
                 throw StreamError.unexpected(peer: connection.peer, "control frame \(frame)")
@@ -84,6 +88,10 @@ public enum FrameStream {
         var acknowledged = 0
         var sent = 0
         var inbound = connection.inbound.makeAsyncIterator()
+        connection.authenticated()
+        guard case .control(.heartbeat(let ready))? = try await inbound.next(), ready.sequence == 0 else {
+            throw StreamError.unexpected(peer: connection.peer, "start of stream (no ready heartbeat)")
+        }
         let start = ContinuousClock.now
         while acknowledged < messages {
             while sent < messages && sent - acknowledged < window {

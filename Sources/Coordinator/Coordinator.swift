@@ -1,3 +1,4 @@
+import Authentication
 import Foundation
 import Logging
 import Transport
@@ -7,6 +8,21 @@ import TributaryCore
 public struct CoordinatorConfiguration: Sendable {
     public var listen: Endpoint
     public var topology: Topology
+    /// The fabric's keys: aggregators prove the daemon key, workers and tools the client key.
+    public var credentials: FabricCredentials
+    /// A connection that has not proved its key within this time is closed.
+    public var helloTimeout: Duration = .seconds(5)
+    /// Connections still to prove their key beyond this many are closed at once, so strangers
+    /// cannot exhaust the coordinator's descriptors or memory.
+    public var maxUnauthenticated = 64
+    /// An authenticated tool (`jobs`, `status`) silent for this long is closed.
+    public var clientIdleTimeout: Duration = .seconds(120)
+    /// Where each job's JSON summary goes when it ends (`<directory>/<job name>.json`).
+    public var summaryDirectory: String?
+    /// What happens to a job the switches cannot hold now.
+    public var admissionPolicy: AdmissionPolicy = .ring
+    /// Live jobs the coordinator keeps at most (registering, queued and running together).
+    public var maxJobs = 256
     /// Upper bound for chunk size; the tree's smallest slot caps it further.
     public var chunkBytes: Int
     /// Upper bound for the window (credits); the tree's smallest slot pool caps it further.
@@ -27,12 +43,14 @@ public struct CoordinatorConfiguration: Sendable {
     /// ring (nil: wait until the assembly timeout, then fail).
     public var aggregatorWait: Duration?
 
-    public init(listen: Endpoint, topology: Topology, chunkBytes: Int = 256 << 10, window: Int = 16,
+    public init(listen: Endpoint, topology: Topology, credentials: FabricCredentials, chunkBytes: Int = 256 << 10,
+                window: Int = 16,
                 exitWhenDone: Bool = false, assemblyTimeout: Duration = .seconds(60), summaryPath: String? = nil,
                 aggregatorWait: Duration? = nil) {
         self.aggregatorWait = aggregatorWait
         self.listen = listen
         self.topology = topology
+        self.credentials = credentials
         self.chunkBytes = chunkBytes
         self.window = window
         self.exitWhenDone = exitWhenDone
@@ -53,9 +71,14 @@ public actor Coordinator {
     private var peers: [Int: Peer] = [:]
     private var nextPeer = 0
     private var aggregators: [String: AggregatorEntry] = [:]
-    private var jobs: [String: Job] = [:]
-    private var nextJobID: UInt32 = 1
+    private var jobs = JobTable()
+    /// Slots, jobs and trees each switch has given out (SHARP's resource model).
+    private var resources: FabricResources
+    /// Jobs waiting for resources, in arrival order (policy `queue`).
+    private var queue = AdmissionQueue()
+    /// The last summaries (what `run` returns); older ones are only on disk.
     private var finished: [JobSummary] = []
+    private static let finishedKept = 16
     private var done: CheckedContinuation<Void, Never>?
     private var exitRequested = false
     private var tasks: [Task<Void, Never>] = []
@@ -75,7 +98,12 @@ public actor Coordinator {
     struct Peer {
         let connection: any FrameConnection
         var name: String
+        /// nil until the peer has proved its key.
         var role: Role?
+        /// The nonce its hello must answer.
+        let challenge: Challenge
+        let since: ContinuousClock.Instant
+        var lastHeard: ContinuousClock.Instant
     }
 
     struct AggregatorEntry {
@@ -89,6 +117,7 @@ public actor Coordinator {
         self.transport = transport
         self.logger = logger
         self.treeBuilder = TreeBuilder(topology: configuration.topology)
+        self.resources = FabricResources(topology: configuration.topology)
     }
 
     /// The endpoint peers reach once `start` has returned.
@@ -148,9 +177,20 @@ public actor Coordinator {
     // MARK: Connections
 
     private func accept(_ connection: any FrameConnection) {
+        let unauthenticated = peers.values.count { $0.role == nil }
+        guard unauthenticated < configuration.maxUnauthenticated else {
+            logger.warning(Logger.Message(stringLiteral: "closing connection from \(connection.peer): \(unauthenticated) connections have not "
+                           + "authenticated yet (limit \(configuration.maxUnauthenticated))"))
+            connection.close()
+            return
+        }
         let id = nextPeer
         nextPeer += 1
-        peers[id] = Peer(connection: connection, name: connection.peer, role: nil)
+        let now = ContinuousClock.now
+        let challenge = Handshake.challenge()
+        peers[id] = Peer(connection: connection, name: connection.peer, role: nil, challenge: challenge, since: now,
+                         lastHeard: now)
+        connection.send(.control(.challenge(challenge)))
         tasks.append(Task { [weak self] in
             do {
                 for try await frame in connection.inbound {
@@ -174,35 +214,66 @@ public actor Coordinator {
             reject(id, .protocolViolation, "data chunk on the control plane")
             return
         }
-        if peer.role == nil {
-            guard case .hello(let hello) = message else {
-                reject(id, .protocolViolation, "first message must be hello, got \(message)")
-                return
-            }
-            guard hello.protocolVersion == WireFormat.version else {
-                reject(id, .versionMismatch,
-                       "protocol version \(hello.protocolVersion) (coordinator speaks \(WireFormat.version))")
-                return
-            }
-            peer.role = hello.role
-            peer.name = "\(hello.role.rawValue) \(hello.name) (\(peer.connection.peer))"
-            peers[id] = peer
-            send(id, .helloAck(HelloAck(name: "coordinator")))
+        peer.lastHeard = ContinuousClock.now
+        peers[id] = peer
+        guard let role = peer.role else {
+            authenticate(id, peer, message)
             return
         }
-        switch message {
-        case .registerAggregator(let r): registerAggregator(r, peer: id)
-        case .registerWorker(let r): registerWorker(r, peer: id)
-        case .assignmentAck(let a): assignmentAcked(a)
-        case .workerReady(let r): workerReady(r)
-        case .opReport(let r): opReport(r)
-        case .chunkData(let d): chunkData(d)
-        case .workerDone(let d): workerDone(d)
-        case .error(let report): errorReported(report, from: id)
-        case .heartbeat: break
+        // Each message is heard only from the role that may send it, and only about the job and
+        // rank (or switch) that this very connection registered: nobody speaks for another.
+        switch (role, message) {
+        case (.aggregator, .registerAggregator(let r)): registerAggregator(r, peer: id)
+        case (.worker, .registerWorker(let r)): registerWorker(r, peer: id)
+        case (.aggregator, .assignmentAck(let a)): assignmentAcked(a, from: id)
+        case (.worker, .workerReady(let r)): if let job = job(of: id, claiming: r.job, rank: r.rank) { workerReady(job, r) }
+        case (.worker, .opReport(let r)): if let job = job(of: id, claiming: r.job, rank: r.rank) { opReport(job, r) }
+        case (.worker, .chunkData(let d)): if let job = job(of: id, claiming: d.job, rank: d.rank) { chunkData(job, d) }
+        case (.worker, .workerDone(let d)): if let job = job(of: id, claiming: d.job, rank: d.rank) { workerDone(job, d) }
+        case (.worker, .error(let report)), (.aggregator, .error(let report)): errorReported(report, from: id)
+        case (_, .listJobs): send(id, .jobList(jobList()))
+        case (_, .heartbeat): break
         default:
-            logger.warning("unexpected message from \(peer.name): \(message)")
+            reject(id, .protocolViolation, "\(role.rawValue) may not send \(message)")
         }
+    }
+
+    /// The handshake's second step: the hello must answer this connection's challenge with the key
+    /// of the role it claims.
+    private func authenticate(_ id: Int, _ peer: Peer, _ message: ControlMessage) {
+        guard case .hello(let hello) = message else {
+            reject(id, .protocolViolation, "first message must be hello, got \(message)")
+            return
+        }
+        guard hello.protocolVersion == WireFormat.version else {
+            reject(id, .versionMismatch,
+                   "protocol version \(hello.protocolVersion) (coordinator speaks \(WireFormat.version))")
+            return
+        }
+        guard let key = configuration.credentials.key(for: hello.role), hello.role != .coordinator,
+              Handshake.verify(hello, answering: peer.challenge, key: key) else {
+            logger.warning(Logger.Message(stringLiteral: "refused \(hello.role.rawValue) \(hello.name) from \(peer.connection.peer): it did not prove "
+                           + "the fabric's \(hello.role == .aggregator ? "daemon" : "client") key"))
+            reject(id, .unauthenticated, "\(hello.role.rawValue) \(hello.name) did not prove the fabric's key")
+            return
+        }
+        var peer = peer
+        peer.role = hello.role
+        peer.name = "\(hello.role.rawValue) \(hello.name) (\(peer.connection.peer))"
+        peers[id] = peer
+        peer.connection.authenticated()
+        send(id, .helloAck(Handshake.acknowledge(hello, challenge: peer.challenge, as: "coordinator", key: key)))
+    }
+
+    /// The job `claimed` if this connection registered `rank` in it; otherwise the message is
+    /// refused as a protocol violation (a worker speaking for another rank or another job).
+    private func job(of id: Int, claiming claimed: UInt32, rank: Int) -> Job? {
+        guard let job = jobs[claimed], job.workers[rank]?.peer == id else {
+            reject(id, .protocolViolation, "message about job \(claimed) rank \(rank), which this connection "
+                   + "did not register")
+            return nil
+        }
+        return job
     }
 
     private func reject(_ id: Int, _ kind: ErrorReport.Kind, _ message: String) {
@@ -222,16 +293,16 @@ public actor Coordinator {
         if let (name, _) = aggregators.first(where: { $0.value.peer == id }) {
             aggregators.removeValue(forKey: name)
             logger.warning("aggregator \(name) lost: \(reason)")
-            for job in jobs.values where job.tree?.nodes[name] != nil && !job.isOver {
-                fail(job.name, ErrorReport(kind: .peerLost, job: job.id, reporter: "coordinator",
+            for job in jobs.jobs where job.tree?.nodes[name] != nil && !job.isOver {
+                fail(job, ErrorReport(kind: .peerLost, job: job.id, reporter: "coordinator",
                                            message: "aggregator \(name) lost: \(reason)"))
             }
             return
         }
-        for job in jobs.values {
+        for job in Array(jobs.jobs) {
             if let rank = job.workers.first(where: { $0.value.peer == id })?.key {
                 if !job.done.contains(rank) && !job.isOver {
-                    fail(job.name, ErrorReport(kind: .peerLost, job: job.id, ranks: [rank], reporter: "coordinator",
+                    fail(job, ErrorReport(kind: .peerLost, job: job.id, ranks: [rank], reporter: "coordinator",
                                                message: "rank \(rank) (pid \(job.workers[rank]!.pid)) lost: \(reason)"))
                 }
                 job.workers.removeValue(forKey: rank)
@@ -259,7 +330,7 @@ public actor Coordinator {
         aggregators[r.switchName] = AggregatorEntry(peer: peer, dataEndpoint: r.dataEndpoint, pid: r.pid)
         peers[peer]?.name = "aggregator \(r.switchName)"
         logger.info("aggregator registered", metadata: ["switch": "\(r.switchName)", "data": "\(r.dataEndpoint)"])
-        for job in jobs.values where job.phase == .waitingForAggregators { tryAssign(job) }
+        for job in Array(jobs.jobs) where job.phase == .waitingForAggregators { tryAssign(job) }
     }
 
     private func registerWorker(_ r: WorkerRegistration, peer: Int) {
@@ -268,14 +339,32 @@ public actor Coordinator {
             reject(peer, .configuration, "rank \(r.rank) is out of range for world size \(r.worldSize)")
             return
         }
+        guard !r.jobName.isEmpty, r.jobName.utf8.count <= 200 else {
+            reject(peer, .configuration, "a job name must have 1 to 200 bytes")
+            return
+        }
+        guard jobs[peer: peer] == nil else {
+            reject(peer, .protocolViolation, "this connection already registered a rank")
+            return
+        }
         let job: Job
-        if let existing = jobs[r.jobName] {
+        if let existing = jobs.named(r.jobName) {
+            // Only ranks holding the job's secret may join it: a tenant cannot enter another's job.
+            guard JobSecret.matches(r.jobProof, existing.proof) else {
+                logger.warning("refused rank \(r.rank) for job \(r.jobName): wrong job secret")
+                reject(peer, .badJobKey, "rank \(r.rank) does not hold job \(r.jobName)'s secret")
+                return
+            }
             job = existing
         } else {
-            job = Job(id: nextJobID, name: r.jobName, worldSize: r.worldSize, key: Self.makeKey(),
-                      deadline: ContinuousClock.now + configuration.assemblyTimeout)
-            nextJobID += 1
-            jobs[r.jobName] = job
+            guard jobs.count < configuration.maxJobs else {
+                reject(peer, .admission, "the fabric has \(jobs.count) jobs, its limit; job \(r.jobName) cannot start")
+                return
+            }
+            job = jobs.create { id in
+                Job(id: id, name: r.jobName, worldSize: r.worldSize, key: AuthKey.random().hex, proof: r.jobProof,
+                    slotRequest: r.slotRequest, deadline: ContinuousClock.now + configuration.assemblyTimeout)
+            }
             logger.info("job created", metadata: ["job": "\(job.id)", "name": "\(r.jobName)", "ranks": "\(r.worldSize)"])
         }
         guard job.phase == .registering else {
@@ -304,11 +393,6 @@ public actor Coordinator {
         }
     }
 
-    private static func makeKey() -> String {
-        var rng = SystemRandomNumberGenerator()
-        return (0..<4).map { _ in String(rng.next() as UInt32, radix: 16) }.joined(separator: "-")
-    }
-
     /// Builds the tree; once every aggregator it needs is registered, assigns the root's level.
     private func tryAssign(_ job: Job) {
         if job.tree == nil {
@@ -329,13 +413,22 @@ public actor Coordinator {
             }
             return
         }
-        // Streaming parameters: chunks fit the smallest slot, windows the smallest pool.
-        var slots = Int.max
+        // Admission: the job's quota at every switch of its tree, or the reason it cannot have it.
+        let grant: AdmissionDecision.Grant
+        switch resources.admit(job: job.id, switches: tree.aggregatorsTopDown, request: job.slotRequest) {
+        case .granted(let g):
+            grant = g
+        case .refused(let refusal):
+            admissionRefused(job, refusal)
+            return
+        }
+        queue.remove(job: job.id)
+        job.grant = grant.slotsPerSwitch
+        // Streaming parameters: chunks fit the smallest slot, windows the smallest granted pool.
+        let slots = grant.slotsPerSwitch.values.min() ?? 1
         var slotBytes = Int.max
         for name in tree.nodes.keys {
-            let res = configuration.topology.switch(named: name)?.aggregation
-            slots = min(slots, res?.slots ?? 1)
-            slotBytes = min(slotBytes, res?.slotBytes ?? 8)
+            slotBytes = min(slotBytes, configuration.topology.switch(named: name)?.aggregation?.slotBytes ?? 8)
         }
         let chunk = max(8, min(configuration.chunkBytes, slotBytes) / 8 * 8)
         var window = configuration.window
@@ -378,13 +471,47 @@ public actor Coordinator {
                 parent: node.parent.map { aggregators[$0]!.dataEndpoint },
                 childIndexAtParent: tree.childIndex(ofAggregator: name), children: node.children,
                 childRanks: node.children.map { tree.ranks(under: $0) }, streaming: job.streaming!,
-                slots: res.slots, slotBytes: res.slotBytes)
+                slots: job.grant[name] ?? 1, slotBytes: res.slotBytes)
             send(aggregators[name]!.peer, .assignAggregator(assignment))
         }
     }
 
-    private func assignmentAcked(_ ack: AssignmentAck) {
-        guard let job = jobs.values.first(where: { $0.id == ack.job }), case .assigning(let level) = job.phase else {
+    /// A job the switches cannot hold now: queued, run on the host ring, or refused, by policy.
+    private func admissionRefused(_ job: Job, _ refusal: AdmissionRefusal) {
+        switch configuration.admissionPolicy {
+        case .queue where refusal.isPermanent:
+            // Waiting cannot help, and a job that never fits would block the queue behind it.
+            fallBack(job, reason: "admission: \(refusal)")
+        case .queue:
+            if queue.position(of: job.id) == nil {
+                queue.enqueue(job: job.id, switches: job.tree?.aggregatorsTopDown ?? [], request: job.slotRequest)
+                job.deadline = ContinuousClock.now + configuration.assemblyTimeout
+                logger.info("job queued", metadata: ["job": "\(job.id)", "reason": "\(refusal)"])
+            }
+            job.phase = .queued(reason: "\(refusal)")
+        case .ring:
+            fallBack(job, reason: "admission: \(refusal)")
+        case .refuse:
+            fail(job, ErrorReport(kind: .admission, job: job.id, reporter: "coordinator",
+                                  message: "job \(job.name) refused: \(refusal)"))
+        }
+    }
+
+    /// Resources came free: queued jobs start in arrival order, none overtaking an earlier one.
+    private func admitQueued() {
+        while let first = queue.waiting.first?.job {
+            guard let job = jobs[first], !job.isOver else {
+                queue.remove(job: first)
+                continue
+            }
+            tryAssign(job)
+            if queue.waiting.first?.job == first { return }
+        }
+    }
+
+    private func assignmentAcked(_ ack: AssignmentAck, from id: Int) {
+        guard let job = jobs[ack.job], aggregators[ack.switchName]?.peer == id,
+              case .assigning(let level) = job.phase else {
             return
         }
         job.pendingAcks.remove(ack.switchName)
@@ -429,8 +556,8 @@ public actor Coordinator {
         }
     }
 
-    private func workerReady(_ r: WorkerReady) {
-        guard let job = jobs.values.first(where: { $0.id == r.job }), job.phase == .connecting else { return }
+    private func workerReady(_ job: Job, _ r: WorkerReady) {
+        guard job.phase == .connecting else { return }
         job.ready.insert(r.rank)
         if job.ready.count == job.worldSize {
             job.phase = .running
@@ -441,10 +568,25 @@ public actor Coordinator {
 
     private func tick() {
         let now = ContinuousClock.now
-        for job in jobs.values where job.phase == .waitingForAggregators && !job.isOver { tryAssign(job) }
-        for job in jobs.values where !job.isOver && job.phase != .running && now > job.deadline {
+        // Connections that never prove their key, and tools that fell silent, are closed.
+        for (id, peer) in peers {
+            if peer.role == nil, now - peer.since > configuration.helloTimeout {
+                logger.warning("closing \(peer.connection.peer): no valid hello within \(configuration.helloTimeout)")
+                peers.removeValue(forKey: id)
+                peer.connection.close()
+            } else if peer.role == .client, now - peer.lastHeard > configuration.clientIdleTimeout {
+                logger.info("closing idle \(peer.name)")
+                peers.removeValue(forKey: id)
+                peer.connection.close()
+            }
+        }
+        for job in Array(jobs.jobs) where job.phase == .waitingForAggregators && !job.isOver { tryAssign(job) }
+        for job in Array(jobs.jobs) where !job.isOver && job.phase != .running && now > job.deadline {
             let message: String
             switch job.phase {
+            case .queued(let reason):
+                queue.remove(job: job.id)
+                message = "queued for the fabric's resources and never admitted: \(reason)"
             case .registering:
                 let missing = (0..<job.worldSize).filter { job.workers[$0] == nil }
                 message = "ranks \(RankList.format(missing)) of \(job.worldSize) never registered"
@@ -459,15 +601,15 @@ public actor Coordinator {
             default:
                 continue
             }
-            fail(job.name, ErrorReport(kind: .timeout, job: job.id, reporter: "coordinator",
-                                       message: "job \(job.name) not assembled after \(configuration.assemblyTimeout): \(message)"))
+            fail(job, ErrorReport(kind: .timeout, job: job.id, reporter: "coordinator",
+                                  message: "job \(job.name) not assembled after \(configuration.assemblyTimeout): \(message)"))
         }
     }
 
     // MARK: Operations and validation
 
-    private func opReport(_ r: OperationReport) {
-        guard let job = jobs.values.first(where: { $0.id == r.job }), !job.isOver else { return }
+    private func opReport(_ job: Job, _ r: OperationReport) {
+        guard !job.isOver else { return }
         let record = job.operations[r.opSeq] ?? OpRecord(first: r)
         job.operations[r.opSeq] = record
         record.reports[r.rank] = r
@@ -484,7 +626,7 @@ public actor Coordinator {
                 && (r.op == first.op || first.collective == .broadcast || first.collective == .barrier)
                 && r.root == first.root
             if !same {
-                fail(job.name, ErrorReport(kind: .collectiveMismatch, job: job.id, opSeq: first.opSeq, ranks: [r.rank],
+                fail(job, ErrorReport(kind: .collectiveMismatch, job: job.id, opSeq: first.opSeq, ranks: [r.rank],
                                            reporter: "coordinator",
                                            message: "rank \(r.rank) reported \(r.collective) \(r.dtype) \(r.op) "
                                                + "count \(r.count), rank \(first.rank) \(first.collective) "
@@ -495,6 +637,7 @@ public actor Coordinator {
         let validated = reports.values.allSatisfy { $0.input != .none }
         guard validated, let tree = job.tree, let streaming = job.streaming else {
             record.complete = true
+            job.complete(first.opSeq)
             return
         }
         let inputs = (0..<job.worldSize).map { reports[$0]!.input }
@@ -559,9 +702,8 @@ public actor Coordinator {
         finishValidation(job, record)
     }
 
-    private func chunkData(_ d: ChunkData) {
-        guard let job = jobs.values.first(where: { $0.id == d.job }), let record = job.operations[d.opSeq],
-              let replay = record.replay else { return }
+    private func chunkData(_ job: Job, _ d: ChunkData) {
+        guard let record = job.operations[d.opSeq], let replay = record.replay else { return }
         let dtype = replay.dtype
         var detail = "rank \(d.rank): result digests differ from the host replay"
         outer: for (k, bytes) in zip(d.chunks, d.bytes) {
@@ -590,30 +732,42 @@ public actor Coordinator {
         record.complete = true
         for (rank, verdict) in record.verdicts { send(job.workers[rank]?.peer ?? -1, .verdict(verdict)) }
         record.replay = nil
+        job.complete(record.first.opSeq)
     }
 
-    private func workerDone(_ d: WorkerDone) {
-        guard let job = jobs.values.first(where: { $0.id == d.job }) else { return }
+    private func workerDone(_ job: Job, _ d: WorkerDone) {
         job.done.insert(d.rank)
         finishIfOver(job)
     }
 
+    /// An error from a worker or an aggregator: heard only about a job the sender takes part in.
     private func errorReported(_ report: ErrorReport, from id: Int) {
+        let senderJob = jobs[peer: id]
+        let job: Job?
+        if let claimed = report.job {
+            let fromItsAggregator = jobs[claimed]?.tree?.nodes.keys.contains { aggregators[$0]?.peer == id } ?? false
+            job = (senderJob?.id == claimed || fromItsAggregator) ? jobs[claimed] : nil
+        } else {
+            job = senderJob
+        }
+        guard let job else {
+            logger.warning(Logger.Message(stringLiteral: "ignored an error report from \(peers[id]?.name ?? "a peer") about a job it is not part "
+                           + "of: \(report)"))
+            return
+        }
         logger.error("\(report)")
-        let job = report.job.flatMap { id in jobs.values.first { $0.id == id } }
-            ?? jobs.values.first { job in job.workers.values.contains { $0.peer == id } }
-        guard let job, !job.isOver else { return }
+        guard !job.isOver else { return }
         guard report.kind == .timeout, !report.ranks.isEmpty else {
-            fail(job.name, report)
+            fail(job, report)
             return
         }
         // A stall shows at every level above the silent rank; wait briefly for all reports and
         // name the most specific one (the fewest ranks), which is the rank actually missing.
         if job.pendingTimeout == nil {
-            let name = job.name
+            let jobID = job.id
             Task { [weak self] in
                 try? await Task.sleep(for: .milliseconds(1500))
-                await self?.failWithPendingTimeout(name)
+                await self?.failWithPendingTimeout(jobID)
             }
         }
         if job.pendingTimeout == nil || report.ranks.count < job.pendingTimeout!.ranks.count {
@@ -621,48 +775,76 @@ public actor Coordinator {
         }
     }
 
-    private func failWithPendingTimeout(_ name: String) {
-        guard let job = jobs[name], let report = job.pendingTimeout else { return }
-        fail(name, report)
+    private func failWithPendingTimeout(_ id: UInt32) {
+        guard let job = jobs[id], let report = job.pendingTimeout else { return }
+        fail(job, report)
     }
 
     /// Fails a job: records the first cause and tells every rank, so no one waits forever.
-    private func fail(_ name: String, _ report: ErrorReport) {
-        guard let job = jobs[name], job.failure == nil else { return }
+    private func fail(_ job: Job, _ report: ErrorReport) {
+        guard job.failure == nil, !job.closed else { return }
         job.failure = report
-        logger.error("job \(name) failed: \(report)")
+        logger.error("job \(job.name) failed: \(report)")
         for worker in job.workers.values { send(worker.peer, .error(report)) }
         for node in job.tree?.nodes.keys.sorted() ?? [] {
             if let agg = aggregators[node] { send(agg.peer, .error(report)) }
         }
         // Ranks that already failed may never say done; give them a moment, then close the job.
+        let id = job.id
         Task { [weak self] in
             try? await Task.sleep(for: .seconds(2))
-            await self?.closeJob(name)
+            await self?.closeJob(id)
         }
     }
 
     private func finishIfOver(_ job: Job) {
-        if job.done.count == job.worldSize || (job.failure != nil && job.workers.isEmpty) { closeJob(job.name) }
+        if job.done.count == job.worldSize || (job.failure != nil && job.workers.isEmpty) { closeJob(job.id) }
     }
 
-    private func closeJob(_ name: String) {
-        guard let job = jobs[name], !job.closed else { return }
+    /// Ends a job: its summary is written, its ranks told, its switches told to free what it held,
+    /// its resources returned (and queued jobs admitted), and nothing of it stays here.
+    private func closeJob(_ id: UInt32) {
+        guard let job = jobs[id], !job.closed else { return }
         job.closed = true
         let summary = job.summary(tree: job.tree.map { TreeRenderer.text($0, topology: configuration.topology) } ?? "")
         finished.append(summary)
-        if let path = configuration.summaryPath {
+        if finished.count > Self.finishedKept { finished.removeFirst(finished.count - Self.finishedKept) }
+        var paths: [String] = []
+        if let path = configuration.summaryPath { paths.append(path) }
+        if let directory = configuration.summaryDirectory { paths.append("\(directory)/\(Self.fileName(job.name)).json") }
+        for path in paths {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             do {
-                try encoder.encode(finished.count == 1 ? summary : summary).write(to: URL(fileURLWithPath: path))
+                try encoder.encode(summary).write(to: URL(fileURLWithPath: path + ".tmp"))
+                rename(path + ".tmp", path)
             } catch {
                 logger.error("cannot write summary to \(path): \(error)")
             }
         }
         logger.info("job ended", metadata: ["job": "\(job.id)", "ok": "\(summary.succeeded)"])
-        for worker in job.workers.values { send(worker.peer, .shutdown(Shutdown(reason: "job \(name) ended"))) }
-        jobs.removeValue(forKey: name)
+        for worker in job.workers.values { send(worker.peer, .shutdown(Shutdown(reason: "job \(job.name) ended"))) }
+        for node in job.tree?.nodes.keys.sorted() ?? [] {
+            if let agg = aggregators[node] { send(agg.peer, .jobEnded(JobEnded(job: job.id))) }
+        }
+        replayCache = replayCache.filter { $0.key.job != job.id }
+        resources.release(job: job.id)
+        queue.remove(job: job.id)
+        jobs.remove(job.id)
         if configuration.exitWhenDone { requestExit() }
+        admitQueued()
+    }
+
+    /// A job name as a file name: anything but letters, digits, `-`, `_` and `.` becomes `_`.
+    public static func fileName(_ jobName: String) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+        let mapped = String(jobName.map { allowed.contains($0) ? $0 : "_" })
+        return mapped.hasPrefix(".") ? "_" + mapped.dropFirst() : mapped
+    }
+
+    /// The live jobs, for `tributary jobs`.
+    private func jobList() -> JobList {
+        let now = ContinuousClock.now
+        return JobList(jobs: jobs.jobs.sorted { $0.created < $1.created }.map { $0.info(now: now) }, ended: jobs.ended)
     }
 }

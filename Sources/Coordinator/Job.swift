@@ -3,8 +3,25 @@ import TributaryCore
 /// Coordinator-side state of one job, from registration to its summary.
 final class Job {
     enum Phase: Equatable {
-        case registering, waitingForAggregators, assigning(level: Int), connecting, running
+        case registering, waitingForAggregators
+        /// The fabric cannot give the job its tree now; it waits in `Coordinator.queue` (policy `queue`).
+        case queued(reason: String)
+        case assigning(level: Int), connecting, running
+
+        var name: String {
+            switch self {
+            case .registering: return "registering"
+            case .waitingForAggregators: return "waiting for aggregators"
+            case .queued: return "queued"
+            case .assigning, .connecting: return "assembling"
+            case .running: return "running"
+            }
+        }
     }
+
+    /// Operations whose details a summary keeps; past this a long-running job keeps counting but
+    /// stops growing (the coordinator must stay bounded however long a job runs).
+    static let summaryOperationLimit = 100_000
 
     struct WorkerEntry {
         let peer: Int
@@ -16,8 +33,18 @@ final class Job {
     let id: UInt32
     let name: String
     let worldSize: Int
+    /// The job's data key (hex): aggregators and ranks prove it to each other on data connections.
     let key: String
-    let deadline: ContinuousClock.Instant
+    /// The first rank's proof of the job secret; every later rank must match it.
+    let proof: String
+    /// Slots the job asks for per switch (nil: the fabric's default quota).
+    let slotRequest: Int?
+    var deadline: ContinuousClock.Instant
+    /// Slots the fabric granted at each switch of the tree (empty on the host ring).
+    var grant: [String: Int] = [:]
+    /// Operations validated and folded into the summary; their records are gone.
+    var completed: [JobSummary.Operation] = []
+    var completedCount = 0
     let created = ContinuousClock.now
     var phase: Phase = .registering
     var workers: [Int: WorkerEntry] = [:]
@@ -36,36 +63,54 @@ final class Job {
     var pendingTimeout: ErrorReport?
     var closed = false
 
-    init(id: UInt32, name: String, worldSize: Int, key: String, deadline: ContinuousClock.Instant) {
+    init(id: UInt32, name: String, worldSize: Int, key: String, proof: String, slotRequest: Int?,
+         deadline: ContinuousClock.Instant) {
         self.id = id
         self.name = name
         self.worldSize = worldSize
         self.key = key
+        self.proof = proof
+        self.slotRequest = slotRequest
         self.deadline = deadline
     }
 
     var isOver: Bool { failure != nil || closed }
 
+    /// Moves a finished operation's record into the summary, so memory follows operations in
+    /// flight, not operations run.
+    func complete(_ seq: UInt64) {
+        guard let record = operations.removeValue(forKey: seq) else { return }
+        completedCount += 1
+        if completed.count < Self.summaryOperationLimit { completed.append(summaryOperation(record)) }
+    }
+
+    private func summaryOperation(_ record: OpRecord) -> JobSummary.Operation {
+        let f = record.first
+        let validated = record.reports.values.allSatisfy { $0.input != .none } && record.complete
+            && record.verdicts.count == worldSize
+        let wrong = record.verdicts.values.filter { !$0.bitExact }.map(\.rank).sorted()
+        return JobSummary.Operation(
+            opSeq: f.opSeq, collective: f.collective, dtype: f.dtype, op: f.op, count: f.count, root: f.root,
+            seconds: record.reports.values.map(\.seconds).max() ?? 0, path: f.path, transport: f.transport,
+            bitExact: validated ? wrong.isEmpty : nil, wrongRanks: wrong,
+            detail: record.verdicts.values.filter { !$0.bitExact }.sorted { $0.rank < $1.rank }.first?.detail ?? "",
+            algorithm: f.algorithm, measured: f.measured,
+            rankSeconds: (0..<worldSize).map { record.reports[$0]?.seconds ?? 0 },
+            bytesSentPerRank: record.reports.values.map(\.bytesSent).max() ?? 0,
+            bytesReceivedPerRank: record.reports.values.map(\.bytesReceived).max() ?? 0)
+    }
+
     func summary(tree treeText: String) -> JobSummary {
-        var ops: [JobSummary.Operation] = []
-        for seq in operations.keys.sorted() {
-            let record = operations[seq]!
-            let f = record.first
-            let validated = record.reports.values.allSatisfy { $0.input != .none } && record.complete
-                && record.verdicts.count == worldSize
-            let wrong = record.verdicts.values.filter { !$0.bitExact }.map(\.rank).sorted()
-            ops.append(JobSummary.Operation(
-                opSeq: seq, collective: f.collective, dtype: f.dtype, op: f.op, count: f.count, root: f.root,
-                seconds: record.reports.values.map(\.seconds).max() ?? 0, path: f.path, transport: f.transport,
-                bitExact: validated ? wrong.isEmpty : nil, wrongRanks: wrong,
-                detail: record.verdicts.values.filter { !$0.bitExact }.sorted { $0.rank < $1.rank }.first?.detail ?? "",
-                algorithm: f.algorithm, measured: f.measured,
-                rankSeconds: (0..<worldSize).map { record.reports[$0]?.seconds ?? 0 },
-                bytesSentPerRank: record.reports.values.map(\.bytesSent).max() ?? 0,
-                bytesReceivedPerRank: record.reports.values.map(\.bytesReceived).max() ?? 0))
-        }
-        return JobSummary(job: id, jobName: name, worldSize: worldSize, tree: treeText, path: path, operations: ops,
-                          failure: failure?.description)
+        let inFlight = operations.keys.sorted().map { summaryOperation(operations[$0]!) }
+        return JobSummary(job: id, jobName: name, worldSize: worldSize, tree: treeText, path: path,
+                          operations: completed + inFlight, failure: failure?.description)
+    }
+
+    /// What `tributary jobs` shows; nothing secret.
+    func info(now: ContinuousClock.Instant) -> JobInfo {
+        JobInfo(id: id, name: name, ranks: worldSize, registered: workers.count,
+                phase: failure != nil ? "failed" : phase.name, path: path, slots: grant,
+                operations: completedCount, seconds: (now - created).inSeconds)
     }
 }
 

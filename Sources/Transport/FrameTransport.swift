@@ -37,6 +37,10 @@ public protocol FrameConnection: AnyObject, Sendable {
     func sendAndWait(_ frame: Frame) async throws
     /// Closes both directions; `inbound` finishes.
     func close()
+    /// The peer has proved who it is (`Handshake`): lift the small limits every connection starts
+    /// with (`WireFormat.preAuthenticationMaxBody`) to the transport's full frame size. Until then a
+    /// stranger can make this process hold no more than that.
+    func authenticated()
 }
 
 /// A frame sent to several connections, with room for the transport to keep its encoding.
@@ -66,6 +70,9 @@ extension FrameConnection {
     public func waitForSends() async throws {}
 
     public func setPlacement(_ placement: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?) {}
+
+    /// Transports whose buffers are bounded anyway (in-process, RDMA's fixed receive ring) need nothing.
+    public func authenticated() {}
 
     public func sendChunk(_ header: ChunkHeader, payload: UnsafeRawBufferPointer) {
         send(.chunk(header, payload: Array(payload)))
@@ -121,4 +128,11 @@ public enum TransportError: Error, Sendable, CustomStringConvertible {
         case .closed(let p): return "connection to \(p) is closed"
         }
     }
+}
+
+/// Hands a connection's iterator to the one task that consumes it from then on (after a handshake
+/// read the first frames from it).
+public final class IteratorBox: @unchecked Sendable {
+    public var iterator: AsyncThrowingStream<Frame, Error>.AsyncIterator
+    public init(_ iterator: AsyncThrowingStream<Frame, Error>.AsyncIterator) { self.iterator = iterator }
 }

@@ -154,6 +154,8 @@ final class DelayedConnection: FrameConnection, @unchecked Sendable {
 
     func send(_ frame: SharedFrame) { send(frame.frame) }
 
+    func authenticated() { base.authenticated() }
+
     func sendAndWait(_ frame: Frame) async throws {
         send(frame)
         try await Task.sleep(until: lock.withLock { lastRelease }, clock: .continuous)

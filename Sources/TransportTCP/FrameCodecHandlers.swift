@@ -68,11 +68,22 @@ final class FrameReadHandler: ChannelInboundHandler {
     /// Set from the receiver's thread, read on the event loop.
     let placement = PlacementBox()
 
+    private let maxBody: Int
+
+    /// Starts at the small limits of an unauthenticated peer (a hello is a few hundred bytes);
+    /// `authenticated` lifts them to `maxBody` once the peer has proved its key.
     init(continuation: AsyncThrowingStream<Frame, Error>.Continuation, peer: String, localName: String, maxBody: Int) {
         self.continuation = continuation
         self.peer = peer
         self.localName = localName
-        self.parser = FrameParser(maxBody: maxBody)
+        self.maxBody = maxBody
+        let small = min(maxBody, WireFormat.preAuthenticationMaxBody)
+        self.parser = FrameParser(maxBody: small, maxControlBody: small)
+    }
+
+    /// Runs on the event loop (see `TCPConnection.authenticated`).
+    func authenticated() {
+        parser.setLimits(maxBody: maxBody, maxControlBody: min(maxBody, WireFormat.defaultMaxControlBody))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TributaryCore
@@ -40,7 +41,7 @@ public final class TCPTransport: FrameTransport, @unchecked Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.recvAllocator, value: Self.recvAllocator)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 8)
             .childChannelInitializer { channel in
@@ -63,16 +64,27 @@ public final class TCPTransport: FrameTransport, @unchecked Sendable {
     public func connect(to endpoint: Endpoint) async throws -> any FrameConnection {
         let localName = self.localName
         let maxBody = self.maxBody
+        // The frame pipeline goes in before the connection is up: the acceptor speaks first (its
+        // challenge), and bytes that arrived before a handler existed would be dropped.
+        let installed = NIOLockedValueBox<TCPConnection?>(nil)
         let bootstrap = ClientBootstrap(group: group)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(ChannelOptions.recvAllocator, value: Self.recvAllocator)
             .channelOption(ChannelOptions.maxMessagesPerRead, value: 8)
             .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let connection = try TCPConnection.install(on: channel, localName: localName, maxBody: maxBody,
+                                                               peer: "\(endpoint)")
+                    installed.withLockedValue { $0 = connection }
+                }
+            }
         do {
-            let channel = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
-            return try await channel.eventLoop.submit {
-                try TCPConnection.install(on: channel, localName: localName, maxBody: maxBody)
-            }.get()
+            _ = try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get()
+            guard let connection = installed.withLockedValue({ $0 }) else {
+                throw TransportError.connectFailed(endpoint: endpoint, reason: "no frame pipeline was installed")
+            }
+            return connection
         } catch {
             throw TransportError.connectFailed(endpoint: endpoint, reason: "\(error)")
         }
@@ -106,23 +118,35 @@ final class TCPConnection: FrameConnection, @unchecked Sendable {
     private let channel: Channel
 
     private let placement: PlacementBox
+    private let reader: NIOLoopBound<FrameReadHandler>
 
-    private init(channel: Channel, peer: String, inbound: AsyncThrowingStream<Frame, Error>, placement: PlacementBox) {
+    private init(channel: Channel, peer: String, inbound: AsyncThrowingStream<Frame, Error>, placement: PlacementBox,
+                 reader: NIOLoopBound<FrameReadHandler>) {
         self.placement = placement
+        self.reader = reader
         self.channel = channel
         self.peer = peer
         self.inbound = inbound
     }
 
     /// Adds the frame pipeline to `channel`; must run on its event loop.
-    static func install(on channel: Channel, localName: String, maxBody: Int) throws -> TCPConnection {
-        let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown peer"
+    static func install(on channel: Channel, localName: String, maxBody: Int, peer name: String? = nil) throws
+        -> TCPConnection {
+        let peer = name ?? channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown peer"
         let (stream, continuation) = AsyncThrowingStream<Frame, Error>.makeStream()
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(FrameWriteHandler())
         let reader = FrameReadHandler(continuation: continuation, peer: peer, localName: localName, maxBody: maxBody)
         try ops.addHandler(reader)
-        return TCPConnection(channel: channel, peer: peer, inbound: stream, placement: reader.placement)
+        return TCPConnection(channel: channel, peer: peer, inbound: stream, placement: reader.placement,
+                             reader: NIOLoopBound(reader, eventLoop: channel.eventLoop))
+    }
+
+    func authenticated() {
+        // Runs before any write queued after this call (the handshake's acknowledgement), so the
+        // peer's next frame meets the full limits.
+        let reader = self.reader
+        channel.eventLoop.execute { reader.value.authenticated() }
     }
 
     func send(_ frame: Frame) {

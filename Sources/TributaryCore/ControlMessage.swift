@@ -1,7 +1,10 @@
 /// Control-plane messages (docs/PROTOCOL.md §4). Encoded as JSON inside a control frame: the
 /// control plane is never on the data path, so readability and evolvability win over bytes.
 public enum ControlMessage: Sendable, Codable, Equatable {
-    /// First frame on every connection, both planes.
+    /// The acceptor's first frame on every connection, both planes: the nonce the connector's
+    /// `hello` must answer (docs/SECURITY.md).
+    case challenge(Challenge)
+    /// The connector's first frame, answering the challenge with a proof of its key.
     case hello(Hello)
     /// The acceptor's answer to `hello`.
     case helloAck(HelloAck)
@@ -31,6 +34,12 @@ public enum ControlMessage: Sendable, Codable, Equatable {
     case error(ErrorReport)
     /// Worker → coordinator: I have finished the workload.
     case workerDone(WorkerDone)
+    /// Client → coordinator: list the jobs on the fabric; answered by `jobList`.
+    case listJobs
+    /// Coordinator → client: the jobs on the fabric.
+    case jobList(JobList)
+    /// Coordinator → aggregator: a job ended; free everything it held.
+    case jobEnded(JobEnded)
     /// Coordinator → aggregator/worker: stop serving.
     case shutdown(Shutdown)
     /// Liveness, both directions on the control plane.
@@ -46,28 +55,41 @@ public struct Hello: Sendable, Codable, Equatable {
     public var protocolVersion: UInt8
     /// Who is speaking: switch name, `rank N`, or a tool's name.
     public var name: String
-    /// Data plane only: the job, the sender's child index at the receiver, and the job key.
+    /// Data plane only: the job and the sender's child index at the receiver.
     public var job: UInt32?
     public var childIndex: Int?
-    public var jobKey: String?
+    /// The connector's nonce and its proof of the key (`Handshake`): the key itself never travels.
+    public var nonce: String?
+    public var proof: String?
 
     public init(role: Role, protocolVersion: UInt8 = WireFormat.version, name: String, job: UInt32? = nil,
-                childIndex: Int? = nil, jobKey: String? = nil) {
+                childIndex: Int? = nil, nonce: String? = nil, proof: String? = nil) {
         self.role = role
         self.protocolVersion = protocolVersion
         self.name = name
         self.job = job
         self.childIndex = childIndex
-        self.jobKey = jobKey
+        self.nonce = nonce
+        self.proof = proof
     }
+}
+
+/// A fresh nonce from the acceptor; a replayed hello proves nothing against a new one.
+public struct Challenge: Sendable, Codable, Equatable {
+    public var nonce: String
+    public init(nonce: String) { self.nonce = nonce }
 }
 
 public struct HelloAck: Sendable, Codable, Equatable {
     public var name: String
     public var protocolVersion: UInt8
-    public init(name: String, protocolVersion: UInt8 = WireFormat.version) {
+    /// The acceptor's proof of the same key over both nonces, so the connector knows it reached a
+    /// peer of its fabric (or job) and not whoever took the port.
+    public var proof: String?
+    public init(name: String, protocolVersion: UInt8 = WireFormat.version, proof: String? = nil) {
         self.name = name
         self.protocolVersion = protocolVersion
+        self.proof = proof
     }
 }
 
@@ -91,7 +113,15 @@ public struct WorkerRegistration: Sendable, Codable, Equatable {
     public var pid: Int32
     /// Where the previous rank of the host ring connects to this one.
     public var ringEndpoint: Endpoint?
-    public init(jobName: String, rank: Int, worldSize: Int, host: String?, pid: Int32, ringEndpoint: Endpoint? = nil) {
+    /// Proof that this rank holds the job's secret (`JobSecret.proof`): the first rank's proof
+    /// defines the job, and a rank with another is refused. Never logged.
+    public var jobProof: String
+    /// Slots the job asks for at each switch of its tree (nil: the fabric's default quota).
+    public var slotRequest: Int?
+    public init(jobName: String, rank: Int, worldSize: Int, host: String?, pid: Int32, ringEndpoint: Endpoint? = nil,
+                jobProof: String, slotRequest: Int? = nil) {
+        self.jobProof = jobProof
+        self.slotRequest = slotRequest
         self.jobName = jobName
         self.rank = rank
         self.worldSize = worldSize
@@ -314,7 +344,11 @@ public struct ChunkData: Sendable, Codable, Equatable {
 public struct ErrorReport: Sendable, Codable, Equatable, Error, CustomStringConvertible {
     public enum Kind: String, Sendable, Codable {
         case collectiveMismatch, malformedFrame, versionMismatch, unknownJob, badJobKey, protocolViolation,
-             timeout, peerLost, validationFailed, configuration, internalError
+             timeout, peerLost, validationFailed, configuration, internalError,
+             /// A peer that did not prove the fabric's, or the job's, key.
+             unauthenticated,
+             /// The fabric cannot give the job what it needs now (and the policy is to refuse).
+             admission
     }
     public var kind: Kind
     public var job: UInt32?
@@ -388,4 +422,83 @@ public enum Algorithm: String, Sendable, Codable, CaseIterable, CustomStringConv
     case ring
 
     public var description: String { rawValue }
+}
+
+/// One job as `tributary jobs` shows it: nothing secret.
+public struct JobInfo: Sendable, Codable, Equatable {
+    public var id: UInt32
+    public var name: String
+    public var ranks: Int
+    public var registered: Int
+    /// `registering`, `queued`, `assembling`, `running`, `failed`.
+    public var phase: String
+    /// `in-network: …`, `host fallback: …`, or empty while not yet decided.
+    public var path: String
+    /// Slots the job holds at each switch of its tree.
+    public var slots: [String: Int]
+    public var operations: Int
+    public var seconds: Double
+    public init(id: UInt32, name: String, ranks: Int, registered: Int, phase: String, path: String,
+                slots: [String: Int], operations: Int, seconds: Double) {
+        self.id = id
+        self.name = name
+        self.ranks = ranks
+        self.registered = registered
+        self.phase = phase
+        self.path = path
+        self.slots = slots
+        self.operations = operations
+        self.seconds = seconds
+    }
+}
+
+public struct JobList: Sendable, Codable, Equatable {
+    public var jobs: [JobInfo]
+    /// Jobs that ended since the fabric started (the table keeps only live ones).
+    public var ended: Int
+    public init(jobs: [JobInfo], ended: Int) {
+        self.jobs = jobs
+        self.ended = ended
+    }
+}
+
+public struct JobEnded: Sendable, Codable, Equatable {
+    public var job: UInt32
+    public init(job: UInt32) { self.job = job }
+}
+
+/// Assignments carry the job's data key: anything that prints one (a log line, an error) shows it
+/// redacted, so the key never reaches a terminal or a file.
+extension AggregatorAssignment: CustomStringConvertible {
+    public var description: String {
+        "assignment of job \(job) (\(jobName)) at \(switchName): parent \(parent.map { "\($0)" } ?? "none"), "
+            + "\(children.count) children, \(slots) slots × \(slotBytes) B, chunk \(streaming.chunkBytes) B, "
+            + "window \(streaming.window)"
+    }
+}
+
+extension WorkerAssignment: CustomStringConvertible {
+    public var description: String {
+        "assignment of rank \(rank)/\(worldSize) in job \(job) (\(jobName)): leaf \(leaf) at \(leafEndpoint), "
+            + "child \(childIndex), \(path)"
+    }
+}
+
+extension ControlMessage: CustomStringConvertible {
+    /// The message's case and its non-secret fields (assignments are redacted, see above).
+    public var description: String {
+        switch self {
+        case .assignAggregator(let a): return "assignAggregator(\(a))"
+        case .assignWorker(let a): return "assignWorker(\(a))"
+        case .hello(let h): return "hello(\(h.role.rawValue) \(h.name)\(h.job.map { ", job \($0)" } ?? ""))"
+        case .registerWorker(let r): return "registerWorker(rank \(r.rank) of \(r.worldSize) in job \(r.jobName))"
+        case .chunkData(let d): return "chunkData(job \(d.job) op #\(d.opSeq) rank \(d.rank), \(d.chunks.count) chunks)"
+        case .opReport(let r): return "opReport(job \(r.job) op #\(r.opSeq) rank \(r.rank))"
+        case .listJobs: return "listJobs"
+        default:
+            // Every other payload is a plain struct with nothing secret: its case and fields.
+            guard let payload = Mirror(reflecting: self).children.first else { return "control message" }
+            return "\(payload.label ?? "message")(\(payload.value))"
+        }
+    }
 }

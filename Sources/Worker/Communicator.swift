@@ -1,3 +1,4 @@
+import Authentication
 import Foundation
 import Logging
 import Transport
@@ -20,10 +21,21 @@ public struct WorkerConfiguration: Sendable {
     /// Which data transport runs and why (e.g. `rdma (auto: 10.99.0.2 on rxe1 port 1)`): every
     /// operation's report carries it. nil: the transport's name.
     public var transportReason: String?
+    /// The fabric's client key: what this rank proves to the coordinator.
+    public var clientKey: AuthKey
+    /// The secret this job's ranks share (`JobSecret`): only ranks holding it join the same job.
+    public var jobSecret: String
+    /// Slots the job asks for at each switch (nil: the fabric's default quota).
+    public var slotRequest: Int?
+    /// How long a peer may take to answer a handshake.
+    public var helloTimeout: Duration = .seconds(10)
 
     public init(coordinator: Endpoint, jobName: String = "default", rank: Int, worldSize: Int, host: String? = nil,
+                clientKey: AuthKey, jobSecret: String,
                 operationTimeout: Duration = .seconds(60), joinTimeout: Duration = .seconds(60),
                 ringListen: Endpoint = Endpoint(host: "127.0.0.1", port: 0), transportReason: String? = nil) {
+        self.clientKey = clientKey
+        self.jobSecret = jobSecret
         self.ringListen = ringListen
         self.transportReason = transportReason
         self.coordinator = coordinator
@@ -117,7 +129,8 @@ public final class Communicator {
         /// A frame from the previous rank of the host ring.
         case ring(Frame)
         case ringEnded(String)
-        case ringAccepted(any FrameConnection)
+        /// The ring predecessor, authenticated, and its frames from after the handshake.
+        case ringAccepted(any FrameConnection, IteratorBox)
         case tick
     }
 
@@ -157,13 +170,29 @@ public final class Communicator {
         }
         let (stream, continuation) = AsyncStream<Event>.makeStream()
         var pumps: [Task<Void, Never>] = []
+        // Whatever fails below, nothing of the join keeps running.
+        var joined = false
+        let gate = KeyGate()
+        defer {
+            if !joined {
+                for pump in pumps { pump.cancel() }
+                Task { await gate.close() }
+            }
+        }
         let control: any FrameConnection
+        var controlInbound: AsyncThrowingStream<Frame, Error>.AsyncIterator
         do {
             control = try await controlTransport.connect(to: configuration.coordinator)
+            controlInbound = control.inbound.makeAsyncIterator()
+            _ = try await Handshake.connect(control, inbound: &controlInbound,
+                                            hello: Hello(role: .worker, name: "rank \(rank)"),
+                                            key: configuration.clientKey, timeout: configuration.helloTimeout)
+        } catch let report as ErrorReport {
+            throw WorkerError.remote(report)
         } catch {
             throw WorkerError.coordinatorLost("\(error)")
         }
-        pumps.append(pump(control, continuation, wrap: { frame in
+        pumps.append(pump(control, IteratorBox(controlInbound), continuation, wrap: { frame in
             if case .control(let m) = frame { return .control(m) }
             return nil
         }, end: { .controlEnded($0) }))
@@ -176,20 +205,17 @@ public final class Communicator {
         var events = stream.makeAsyncIterator()
         let deadline = ContinuousClock.now + configuration.joinTimeout
         var ring = RingLinks()
-        var ringHello: Hello?
+        let prevRank = (rank + configuration.worldSize - 1) % configuration.worldSize
         /// Ring set-up events can come at any point of the join (the predecessor may be faster).
         func absorbRing(_ event: Event) throws -> Bool {
             switch event {
-            case .ringAccepted(let connection):
+            case .ringAccepted(let connection, let inbound):
                 if ring.prev == nil {
                     ring.prev = connection
-                    pumps.append(pump(connection, continuation, wrap: { .ring($0) }, end: { .ringEnded($0) }))
+                    pumps.append(pump(connection, inbound, continuation, wrap: { .ring($0) }, end: { .ringEnded($0) }))
                 } else {
                     connection.close()
                 }
-                return true
-            case .ring(.control(.hello(let hello))):
-                ringHello = hello
                 return true
             case .ring(let frame):
                 // A predecessor that got `start` first may already be sending its first operation.
@@ -220,41 +246,49 @@ public final class Communicator {
             }
         }
         // The host ring (baseline and fallback) needs a listener before registration names it.
+        // Its predecessor proves the job's data key, which arrives with the assignment: connections
+        // accepted before then wait for it at the gate, apart from this join, so no rank's join
+        // waits on another's.
         if configuration.worldSize > 1 {
             do {
                 ring.listener = try await dataTransport.listen(on: configuration.ringListen)
             } catch {
                 throw WorkerError.invalidArgument("rank \(rank) cannot listen for its ring peer: \(error)")
             }
-            let listener = ring.listener!
-            pumps.append(Task {
-                for await connection in listener.connections {
-                    continuation.yield(.ringAccepted(connection))
-                }
-            })
-        }
-        control.send(.control(.hello(Hello(role: .worker, name: "rank \(rank)"))))
-        guard case .helloAck = try await awaitControl("the coordinator's hello") else {
-            throw WorkerError.unexpectedReply("coordinator did not acknowledge hello")
+            pumps.append(acceptRingPredecessor(ring.listener!, rank: rank, predecessor: prevRank, gate: gate,
+                                               timeout: configuration.helloTimeout, logger: logger,
+                                               continuation: continuation))
         }
         control.send(.control(.registerWorker(WorkerRegistration(
             jobName: configuration.jobName, rank: rank, worldSize: configuration.worldSize, host: configuration.host,
-            pid: getpid(), ringEndpoint: ring.listener?.endpoint))))
+            pid: getpid(), ringEndpoint: ring.listener?.endpoint,
+            jobProof: JobSecret.proof(secret: configuration.jobSecret, jobName: configuration.jobName),
+            slotRequest: configuration.slotRequest))))
         let assignment: WorkerAssignment
         switch try await awaitControl("the tree assignment (are all \(configuration.worldSize) ranks started?)") {
         case .assignWorker(let a): assignment = a
         case let other: throw WorkerError.unexpectedReply("expected assignment, got \(other)")
         }
+        guard let jobKey = try? AuthKey(hex: assignment.jobKey) else {
+            throw WorkerError.protocolViolation("rank \(rank): the assignment's job key is malformed")
+        }
+        await gate.open(job: assignment.job, key: jobKey)
         var data: (any FrameConnection)?
         if assignment.fallbackReason == nil {
             do {
-                data = try await dataTransport.connect(to: assignment.leafEndpoint)
+                let leaf = try await dataTransport.connect(to: assignment.leafEndpoint)
+                var inbound = leaf.inbound.makeAsyncIterator()
+                _ = try await Handshake.connect(leaf, inbound: &inbound,
+                                                hello: Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
+                                                             childIndex: assignment.childIndex),
+                                                key: jobKey, timeout: configuration.helloTimeout)
+                data = leaf
+                pumps.append(pump(leaf, IteratorBox(inbound), continuation, wrap: { .data($0) }, end: { .dataEnded($0) }))
+            } catch let report as ErrorReport {
+                throw WorkerError.remote(report)
             } catch {
                 throw WorkerError.leafLost(leaf: assignment.leaf, reason: "\(error)")
             }
-            pumps.append(pump(data!, continuation, wrap: { .data($0) }, end: { .dataEnded($0) }))
-            data!.send(.control(.hello(Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
-                                              childIndex: assignment.childIndex, jobKey: assignment.jobKey))))
         }
         if configuration.worldSize > 1 {
             guard let nextEndpoint = assignment.ringNext else {
@@ -262,10 +296,13 @@ public final class Communicator {
             }
             do {
                 let next = try await dataTransport.connect(to: nextEndpoint)
-                next.send(.control(.hello(Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
-                                                 childIndex: rank, jobKey: assignment.jobKey))))
+                var inbound = next.inbound.makeAsyncIterator()
+                _ = try await Handshake.connect(next, inbound: &inbound,
+                                                hello: Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
+                                                             childIndex: rank),
+                                                key: jobKey, timeout: configuration.helloTimeout)
                 ring.next = next
-                pumps.append(pump(next, continuation, wrap: { frame in
+                pumps.append(pump(next, IteratorBox(inbound), continuation, wrap: { frame in
                     if case .control(.error(let r)) = frame { return .control(.error(r)) }
                     return nil
                 }, end: { _ in .tick }))
@@ -274,32 +311,17 @@ public final class Communicator {
                                            reason: "\(error)")
             }
         }
-        // The leaf's acknowledgement arrives on the data connection; the ring peer says hello.
-        var leafAcked = data == nil
-        let prevRank = (rank + configuration.worldSize - 1) % configuration.worldSize
-        func ringGreeted() throws -> Bool {
-            guard configuration.worldSize > 1 else { return true }
-            guard let hello = ringHello else { return false }
-            guard hello.job == assignment.job, hello.jobKey == assignment.jobKey, hello.childIndex == prevRank else {
-                throw WorkerError.protocolViolation("rank \(rank): ring hello from \(hello.name) does not match "
-                                                    + "job \(assignment.job) rank \(prevRank)")
-            }
-            return true
-        }
-        ackLoop: while true {
-            if try leafAcked && ringGreeted() { break }
+        // The ring predecessor proves the job key to our listener (see `acceptRingPredecessor`).
+        while configuration.worldSize > 1 && ring.prev == nil {
             guard let event = await events.next() else { throw WorkerError.coordinatorLost("event stream ended") }
             if try absorbRing(event) { continue }
             switch event {
-            case .data(.control(.helloAck)): leafAcked = true
             case .data(.control(.error(let r))), .control(.error(let r)): throw WorkerError.remote(r)
             case .dataEnded(let why): throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
             case .controlEnded(let why): throw WorkerError.coordinatorLost(why)
             case .tick:
                 if ContinuousClock.now > deadline {
-                    throw WorkerError.timeout(
-                        leafAcked ? "rank \(rank): ring predecessor rank \(prevRank) never connected"
-                            : "rank \(rank): aggregator \(assignment.leaf) did not acknowledge")
+                    throw WorkerError.timeout("rank \(rank): ring predecessor rank \(prevRank) never connected")
                 }
             default: continue
             }
@@ -311,17 +333,19 @@ public final class Communicator {
         }
         logger.info("joined", metadata: ["rank": "\(rank)", "job": "\(assignment.job)", "leaf": "\(assignment.leaf)",
                                          "path": "\(assignment.path)"])
+        joined = true
         return Communicator(configuration: configuration, assignment: assignment, logger: logger, control: control,
                             data: data, dataTransportName: configuration.transportReason ?? dataTransport.name, events: events, pumps: pumps,
                             ring: ring)
     }
 
-    private static func pump(_ connection: any FrameConnection, _ continuation: AsyncStream<Event>.Continuation,
+    private static func pump(_ connection: any FrameConnection, _ inbound: IteratorBox,
+                             _ continuation: AsyncStream<Event>.Continuation,
                              wrap: @escaping @Sendable (Frame) -> Event?, end: @escaping @Sendable (String) -> Event)
         -> Task<Void, Never> {
         Task {
             do {
-                for try await frame in connection.inbound {
+                while let frame = try await inbound.iterator.next() {
                     if let event = wrap(frame) { continuation.yield(event) }
                 }
                 continuation.yield(end("\(connection.peer) closed the connection"))
@@ -564,7 +588,7 @@ public final class Communicator {
             if ringNeeded {
                 throw WorkerError.leafLost(leaf: "ring peer rank \((rank + worldSize - 1) % worldSize)", reason: why)
             }
-        case .ringAccepted(let connection):
+        case .ringAccepted(let connection, _):
             connection.close()
         case .ring(let frame):
             try holdEarlyRingFrame(frame)

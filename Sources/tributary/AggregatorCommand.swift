@@ -25,18 +25,20 @@ struct AggregatorCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var fabric: FabricOptions
+    @OptionGroup var keys: DaemonKeyOptions
 
     func run() async throws {
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.aggregator.\(switchName)")
+        guard let daemonKey = try keys.credentials().daemonKey else { throw ValidationError("no daemon key") }
         let (base, why) = try common.dataTransport(localName: "aggregator \(switchName)", dataAddress: listen.host)
         logger.info("data transport: \(why)")
         let data = try fabric.dataTransport(base: base, logger: logger)
         let control = TCPTransport(localName: "aggregator \(switchName)")
         let daemon = AggregatorDaemon(
             configuration: AggregatorConfiguration(switchName: switchName, coordinator: coordinator, dataListen: listen,
-                                                   stallTimeout: .seconds(stallTimeout)),
+                                                   daemonKey: daemonKey, stallTimeout: .seconds(stallTimeout)),
             control: control, data: data, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: AggregatorService(daemon: daemon), successTerminationBehavior: .gracefullyShutdownGroup)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

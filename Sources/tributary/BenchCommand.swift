@@ -105,7 +105,7 @@ struct BenchCommand: ParsableCommand {
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
         let (transport, transportReason) = try ClusterRunner.resolveTransport(
             common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: workerAddress)
-        let logDirectory = logDir ?? ClusterRunner.makeTempDirectory("tributary-bench")
+        let logDirectory = try FabricServer.claimDirectory(logDir, prefix: "tributary-bench").path
         let progressFile = "\(logDirectory)/progress"
         var workload = [
             "--counts", counts.map(String.init).joined(separator: ","), "--collectives", "allreduce",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Authentication
 import Coordinator
 import Foundation
 import TributaryCore
@@ -53,109 +54,102 @@ struct ClusterRunner {
         }
     }
 
+    /// The job's name on its fabric (one job per launch).
+    var jobName = "launch"
+
+    /// serve + workers + stop: the fabric's daemons for the tree's switches, one worker per rank,
+    /// supervised until every worker has ended; then every process is stopped, whatever happened.
     func run() throws -> Outcome {
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(workers)))
-        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         let supervisor = ProcessSupervisor(executable: selfExecutable(), logDirectory: logDirectory)
         let signals = SignalWatcher()
-        let endpointFile = "\(logDirectory)/coordinator.endpoint"
-        try? FileManager.default.removeItem(atPath: endpointFile)
+        var server = FabricServer(
+            config: config, topology: topology, switches: tree.aggregatorsTopDown, directory: logDirectory,
+            transportArguments: transportArguments, logLevel: logLevel, chunkBytes: chunkBytes, window: window,
+            assemblyTimeout: opTimeout)
+        server.windowMode = windowMode
+        server.aggregatorAddress = aggregatorAddress
+        server.fabric = fabric
+        let jobSummaryFile = "\(server.summaryDirectory)/\(Coordinator.fileName(jobName)).json"
+        try? FileManager.default.removeItem(atPath: jobSummaryFile)
         try? FileManager.default.removeItem(atPath: summaryFile)
         var failure: String?
         var peaks: [String: Int] = [:]
         defer { supervisor.stopAll() }
-        let ip = "/usr/sbin/ip"
-        func inNamespace(_ ns: String) -> [String] { [ip, "netns", "exec", ns] }
-        var coordinatorArguments = [
-            "coordinator", "--config", config, "--endpoint-file", endpointFile,
-            "--exit-when-done", "--summary", summaryFile, "--chunk", "\(chunkBytes)", "--window", "\(window)",
-            "--assembly-timeout", "\(opTimeout)", "--log-level", logLevel, "--window-mode", windowMode.rawValue,
-        ]
-        var coordinatorWrapper: [String] = []
-        if let fabric {
-            coordinatorArguments += ["--listen", "\(fabric.state.plan.managementAddress):0",
-                                     "--fabric-state", fabric.path]
-            coordinatorWrapper = inNamespace(fabric.state.plan.managementNamespace)
-        } else {
-            coordinatorArguments += ["--listen", "127.0.0.1:0"]
+        let running: FabricServer.Running
+        do {
+            running = try server.start(supervisor: supervisor)
+        } catch {
+            supervisor.stopAll()
+            return Outcome(summary: nil, failure: "\(error)", aggregatorPeakBytes: [:],
+                           processes: supervisor.children.count)
         }
-        let coordinator = try supervisor.start(name: "coordinator", arguments: coordinatorArguments,
-                                               wrapper: coordinatorWrapper)
-        if let endpoint = waitForFile(endpointFile, seconds: 30, while: { coordinator.process.isRunning }) {
-            for name in tree.aggregatorsTopDown {
-                var arguments = [
-                    "aggregator", "--switch", name, "--coordinator", endpoint, "--log-level", logLevel,
-                ] + transportArguments
-                var wrapper: [String] = []
-                if let fabric, let node = fabric.state.plan.node(name) {
-                    arguments += ["--listen", "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", name]
-                    wrapper = inNamespace(node.namespace)
-                } else {
-                    arguments += ["--listen", "\(aggregatorAddress):0"]
-                }
-                try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: wrapper)
+        let jobSecret = JobSecret.generate()
+        var workerChildren: [ProcessSupervisor.Child] = []
+        for rank in 0..<workers {
+            let host = tree.hosts[rank]
+            var arguments = [
+                "worker", "--coordinator", "\(running.endpoint.coordinator)", "--client-key-file", server.clientKeyFile,
+                "--job", jobName, "--rank", "\(rank)", "--size", "\(workers)", "--timeout", "\(opTimeout)",
+                "--log-level", "warning", "--host", host,
+            ] + transportArguments
+            var wrapper: [String] = []
+            if let fabric, let node = fabric.state.plan.node(host) {
+                arguments += ["--ring-listen", "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", host]
+                wrapper = FabricServer.inNamespace(node.namespace)
+            } else {
+                arguments += ["--ring-listen", "\(workerAddress):0"]
             }
-            for rank in 0..<workers {
-                let host = tree.hosts[rank]
-                var arguments = [
-                    "worker", "--coordinator", endpoint, "--rank", "\(rank)", "--size", "\(workers)",
-                    "--timeout", "\(opTimeout)", "--log-level", "warning", "--host", host,
-                ] + transportArguments
-                var wrapper: [String] = []
-                if let fabric, let node = fabric.state.plan.node(host) {
-                    arguments += ["--ring-listen", "\(node.dataAddress):0", "--fabric-state", fabric.path,
-                                  "--node", host]
-                    wrapper = inNamespace(node.namespace)
-                } else {
-                    arguments += ["--ring-listen", "\(workerAddress):0"]
-                }
-                try supervisor.start(name: "worker-\(rank)", arguments: arguments + workerArguments, wrapper: wrapper)
+            workerChildren.append(try supervisor.start(
+                name: "worker-\(rank)", arguments: arguments + workerArguments, wrapper: wrapper,
+                environment: [JobSecret.environmentVariable: jobSecret]))
+        }
+        // Supervise: the job is over when every worker has ended; a daemon or worker failing first ends the run.
+        let deadline = Date().addingTimeInterval(TimeInterval(timeout))
+        while true {
+            if let signal = signals.received {
+                failure = "interrupted by signal \(signal); stopping every process"
+                break
             }
-            // Supervise: the coordinator ends the job; any other child failing first ends the run.
-            let deadline = Date().addingTimeInterval(TimeInterval(timeout))
-            while true {
-                if let signal = signals.received {
-                    failure = "interrupted by signal \(signal); stopping every process"
-                    break
-                }
-                if !coordinator.process.isRunning { break }
+            if workerChildren.allSatisfy({ !$0.process.isRunning }) {
                 if let (child, how) = supervisor.firstFailed(except: ["coordinator"]) {
-                    // Let the coordinator record the cause reported over the control plane.
-                    waitUntil(seconds: 3) { !coordinator.process.isRunning }
                     failure = "\(child.name) (pid \(child.process.processIdentifier)) \(how)\n" + supervisor.tail(child)
-                    break
                 }
-                if Date() > deadline {
-                    failure = "timed out after \(timeout) s; see logs in \(logDirectory)"
-                    break
-                }
-                for child in supervisor.children where child.name.hasPrefix("aggregator-") {
-                    if let peak = peakResident(child.process.processIdentifier) {
-                        peaks[String(child.name.dropFirst("aggregator-".count))] = peak
-                    }
-                }
-                onTick()
-                usleep(50_000)
+                break
             }
-            if failure == nil {
-                // Workers end after the coordinator's shutdown; give them a moment to exit cleanly.
-                waitUntil(seconds: 10) {
-                    supervisor.children.filter { $0.name.hasPrefix("worker") }.allSatisfy { !$0.process.isRunning }
-                }
-                if coordinator.process.terminationStatus != 0 {
-                    failure = "coordinator \(supervisor.describeExit(coordinator.process))"
+            if !running.coordinator.process.isRunning {
+                failure = "coordinator \(supervisor.describeExit(running.coordinator.process))\n"
+                    + supervisor.tail(running.coordinator)
+                break
+            }
+            if let (child, how) = supervisor.firstFailed(except: ["coordinator"]) {
+                // Let the coordinator record the cause reported over the control plane (it closes a
+                // failed job after two seconds and writes its summary).
+                waitUntil(seconds: 4) { FileManager.default.fileExists(atPath: jobSummaryFile) }
+                failure = "\(child.name) (pid \(child.process.processIdentifier)) \(how)\n" + supervisor.tail(child)
+                break
+            }
+            if Date() > deadline {
+                failure = "timed out after \(timeout) s; see logs in \(logDirectory)"
+                break
+            }
+            for child in supervisor.children where child.name.hasPrefix("aggregator-") {
+                if let peak = peakResident(child.process.processIdentifier) {
+                    peaks[String(child.name.dropFirst("aggregator-".count))] = peak
                 }
             }
-        } else {
-            failure = "coordinator did not start: \(supervisor.describeExit(coordinator.process))\n"
-                + supervisor.tail(coordinator)
+            onTick()
+            usleep(50_000)
         }
+        // The coordinator writes the summary as the last rank says done; give it a moment.
+        waitUntil(seconds: 5) { FileManager.default.fileExists(atPath: jobSummaryFile) }
         supervisor.stopAll()
         var summary: JobSummary?
-        if let data = FileManager.default.contents(atPath: summaryFile) {
+        if let data = FileManager.default.contents(atPath: jobSummaryFile) {
             summary = try? JSONDecoder().decode(JobSummary.self, from: data)
+            try? data.write(to: URL(fileURLWithPath: summaryFile))
         }
-        if summary == nil && failure == nil { failure = "the coordinator wrote no summary (\(summaryFile))" }
+        if summary == nil && failure == nil { failure = "the coordinator wrote no summary (\(jobSummaryFile))" }
         if failure == nil, let f = summary?.failure { failure = f }
         return Outcome(summary: summary, failure: failure, aggregatorPeakBytes: peaks,
                        processes: supervisor.children.count)
@@ -171,25 +165,8 @@ struct ClusterRunner {
         return nil
     }
 
-    private func waitForFile(_ path: String, seconds: Double, while alive: () -> Bool) -> String? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline && alive() {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") {
-                return text.trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-            usleep(20_000)
-        }
-        return nil
-    }
-
     private func waitUntil(seconds: Double, _ condition: () -> Bool) {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline && !condition() { usleep(20_000) }
-    }
-
-    static func makeTempDirectory(_ prefix: String) -> String {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-        let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        return path.map { String(cString: $0) } ?? "/tmp/\(prefix)-\(getpid())"
     }
 }

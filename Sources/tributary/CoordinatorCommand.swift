@@ -17,8 +17,19 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Control-plane address (host:port; port 0 picks a free one).")
     var listen: Endpoint = Endpoint(host: "127.0.0.1", port: 0)
 
-    @Option(help: "Write the listening address to this file once ready (for launchers).")
+    @Option(help: "Write the fabric's endpoint (JSON: address, client key file) to this file once ready.")
     var endpointFile: String?
+
+    @Option(help: "The client key file to name in the endpoint file (`serve` writes it beside the secret).")
+    var clientKeyFile: String?
+
+    @Option(help: "Write each job's summary (JSON) as <dir>/<job name>.json when it ends.")
+    var summaryDir: String?
+
+    @Option(help: "A job the switches cannot hold now: queue (wait for resources), ring (run on the host ring, saying why) or refuse.")
+    var admissionPolicy: AdmissionPolicy = .ring
+
+    @OptionGroup var keys: DaemonKeyOptions
 
     @Option(help: "Largest chunk size (the tree's smallest slot caps it).")
     var chunk: ByteSize = ByteSize(256 << 10)
@@ -59,11 +70,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
             writeStderr("tributary coordinator: \(error)")
             throw ExitCode(2)
         }
+        let credentials = try keys.credentials()
         let transport = TCPTransport(localName: "coordinator")
         var configuration = CoordinatorConfiguration(
-            listen: listen, topology: topology, chunkBytes: chunk.bytes, window: window,
+            listen: listen, topology: topology, credentials: credentials, chunkBytes: chunk.bytes, window: window,
             exitWhenDone: exitWhenDone, assemblyTimeout: .seconds(assemblyTimeout), summaryPath: summary)
         configuration.distanceAware = windowMode == .aware
+        configuration.summaryDirectory = summaryDir
+        configuration.admissionPolicy = admissionPolicy
+        if let summaryDir {
+            try FileManager.default.createDirectory(atPath: summaryDir, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        }
         if let fabricState {
             let state = try FabricState.load(fabricState)
             configuration.pathProfile = { from, to in
@@ -75,8 +93,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         print("tributary coordinator listening on \(endpoint)")
         fflush(nil)
         if let endpointFile {
-            try "\(endpoint)\n".write(toFile: endpointFile + ".tmp", atomically: false, encoding: .utf8)
-            rename(endpointFile + ".tmp", endpointFile)
+            try writeJSONAtomically(FabricEndpoint(coordinator: endpoint, clientKeyFile: clientKeyFile ?? "",
+                                                   topology: topology.name, pid: getpid()), to: endpointFile)
         }
         let service = CoordinatorService(coordinator: coordinator)
         let group = ServiceGroup(configuration: .init(services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint],
@@ -114,3 +132,5 @@ actor ResultBox {
 enum WindowMode: String, ExpressibleByArgument, CaseIterable, Sendable {
     case aware, fixed
 }
+
+extension AdmissionPolicy: ExpressibleByArgument {}

@@ -67,7 +67,7 @@ struct LaunchCommand: AsyncParsableCommand {
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(n)))
         let (transport, transportReason) = try ClusterRunner.resolveTransport(
             common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: workerAddress)
-        let logDirectory = logDir ?? ClusterRunner.makeTempDirectory("tributary-launch")
+        let logDirectory = try FabricServer.claimDirectory(logDir, prefix: "tributary-launch").path
         print("tributary launch: \(topology.name), \(n) workers, \(tree.nodes.count) aggregators "
               + "(root \(tree.root)), transport \(transportReason); logs in \(logDirectory)")
         let session = fabric ? try FabricSession(config: config, topology: topology, keep: keepFabric) : nil

@@ -23,7 +23,8 @@ final class ProcessSupervisor: @unchecked Sendable {
 
     /// Starts `tributary <arguments>` with output to `<logDirectory>/<name>.log`.
     @discardableResult
-    func start(name: String, arguments: [String], wrapper: [String] = []) throws -> Child {
+    func start(name: String, arguments: [String], wrapper: [String] = [], environment extra: [String: String] = [:])
+        throws -> Child {
         let process = Process()
         if wrapper.isEmpty {
             process.executableURL = URL(fileURLWithPath: executable)
@@ -42,6 +43,8 @@ final class ProcessSupervisor: @unchecked Sendable {
         process.standardInput = stdinPipe
         var environment = ProcessInfo.processInfo.environment
         environment["TRIBUTARY_PARENT_WATCH"] = "stdin"
+        // Secrets travel in the environment, which only this user can read (not argv, which anyone can).
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         try process.run()
         try? log.close()

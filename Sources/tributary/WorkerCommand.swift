@@ -1,4 +1,5 @@
 import ArgumentParser
+import Authentication
 import Coordinator
 import Foundation
 import Logging
@@ -115,14 +116,16 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Run one rank: join a job and drive collectives through the fabric (for tests and benchmarks).")
 
-    @Option(help: "The coordinator's control address (host:port).")
-    var coordinator: Endpoint
+    @OptionGroup var access: ClientOptions
 
-    @Option(help: "This process's rank.")
-    var rank: Int
+    @Option(help: "This process's rank (default: from the launcher's environment).")
+    var rank: Int?
 
-    @Option(help: "Ranks in the job.")
-    var size: Int
+    @Option(help: "Ranks in the job (default: from the launcher's environment).")
+    var size: Int?
+
+    @Option(help: "Slots the job asks for at each switch (default: the fabric's per-job quota).")
+    var slots: Int?
 
     @Option(help: "Job name; ranks naming the same job form one communicator.")
     var job: String = "default"
@@ -140,11 +143,15 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var fabric: FabricOptions
 
-    func validate() throws {
-        guard size > 0, rank >= 0, rank < size else { throw ValidationError("--rank must be in 0..<--size") }
-    }
-
     func run() async throws {
+        let (rank, size) = try LaunchEnvironment.rankAndSize(rank: rank, size: size)
+        if let slots, slots < 1 { throw ValidationError("--slots must be at least 1") }
+        let (coordinator, clientKey) = try access.resolve()
+        guard let jobSecret = ProcessInfo.processInfo.environment[JobSecret.environmentVariable], !jobSecret.isEmpty else {
+            throw ValidationError("set \(JobSecret.environmentVariable) to a secret every rank of job \(job) shares "
+                                  + "(launch and mpirun set it; e.g. `export \(JobSecret.environmentVariable)=$(head -c 32 "
+                                  + "/dev/urandom | od -An -tx1 | tr -d ' \\n')`)")
+        }
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.worker.\(rank)")
@@ -154,18 +161,19 @@ struct WorkerCommand: AsyncParsableCommand {
         let control = TCPTransport(localName: "rank \(rank)")
         let communicator: Communicator
         do {
-            communicator = try await Communicator.join(
-                WorkerConfiguration(coordinator: coordinator, jobName: job, rank: rank, worldSize: size, host: host,
-                                    operationTimeout: .seconds(timeout), joinTimeout: .seconds(timeout),
-                                    ringListen: ringListen, transportReason: why),
-                control: control, data: data, logger: logger)
+            var configuration = WorkerConfiguration(
+                coordinator: coordinator, jobName: job, rank: rank, worldSize: size, host: host, clientKey: clientKey,
+                jobSecret: jobSecret, operationTimeout: .seconds(timeout), joinTimeout: .seconds(timeout),
+                ringListen: ringListen, transportReason: why)
+            configuration.slotRequest = slots
+            communicator = try await Communicator.join(configuration, control: control, data: data, logger: logger)
         } catch {
             writeStderr("tributary worker rank \(rank): cannot join job \(job): \(error)")
             throw ExitCode(1)
         }
         var wrong = 0
         do {
-            wrong = try await runWorkload(communicator, logger: logger)
+            wrong = try await runWorkload(communicator, rank: rank, logger: logger)
         } catch {
             writeStderr("tributary worker rank \(rank): \(error)")
             communicator.abort("\(error)")
@@ -183,7 +191,7 @@ struct WorkerCommand: AsyncParsableCommand {
     /// Runs the workload; returns how many operations failed validation at this rank. Inputs are
     /// generated once per size (outside the timed region) and restored before every repetition,
     /// so in-place operations always start from the same, replayable input.
-    private func runWorkload(_ comm: Communicator, logger: Logger) async throws -> Int {
+    private func runWorkload(_ comm: Communicator, rank: Int, logger: Logger) async throws -> Int {
         let counts = try workload.parsedCounts()
         let collectives = try workload.parsedCollectives()
         let algorithms = try workload.parsedAlgorithms()

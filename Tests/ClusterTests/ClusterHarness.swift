@@ -1,4 +1,5 @@
 import Aggregator
+import Authentication
 import Coordinator
 import Foundation
 import Logging
@@ -65,6 +66,13 @@ struct ClusterHarness {
     /// Start the tree's aggregators (false: the job must fall back to the host ring).
     var startAggregators = true
     var aggregatorWait: Duration?
+    /// The fabric's keys for this run: rogue peers may use them to act as a tenant (client key) or not.
+    var credentials = FabricCredentials(secret: AuthKey.random())
+    /// The secret the job's ranks share.
+    var jobSecret = "cluster-test-job-secret"
+    /// Slots the job asks for (nil: the default quota) and what the fabric does when they are not free.
+    var slotRequest: Int?
+    var admissionPolicy: AdmissionPolicy = .ring
 
     static let logger: Logger = {
         var l = Logger(label: "test") { StreamLogHandler.standardError(label: $0) }
@@ -85,9 +93,13 @@ struct ClusterHarness {
         let net = transport.make("test")
         let control = transport == .rdma ? transport.makeControl("test") : net
         let coordinator = try Coordinator(
-            configuration: CoordinatorConfiguration(listen: Endpoint(host: "127.0.0.1", port: 0), topology: topology,
-                                                    chunkBytes: chunkBytes, window: window,
-                                                    assemblyTimeout: .seconds(30), aggregatorWait: aggregatorWait),
+            configuration: {
+                var c = CoordinatorConfiguration(listen: Endpoint(host: "127.0.0.1", port: 0), topology: topology,
+                                                 credentials: credentials, chunkBytes: chunkBytes, window: window,
+                                                 assemblyTimeout: .seconds(30), aggregatorWait: aggregatorWait)
+                c.admissionPolicy = admissionPolicy
+                return c
+            }(),
             transport: control, logger: Self.logger)
         let endpoint = try await coordinator.start()
         let coordinatorTask = Task { _ = await coordinator.run() }
@@ -98,7 +110,7 @@ struct ClusterHarness {
             let daemon = AggregatorDaemon(
                 configuration: AggregatorConfiguration(switchName: name, coordinator: endpoint,
                                                        dataListen: Endpoint(host: transport.aggregatorHost, port: 0),
-                                                       stallTimeout: stallTimeout),
+                                                       daemonKey: credentials.daemonKey!, stallTimeout: stallTimeout),
                 control: control, data: net, logger: Self.logger)
             daemons.append(Task { try await daemon.run() })
             if let rogue {
@@ -115,15 +127,18 @@ struct ClusterHarness {
             coordinatorTask.cancel()
         }
         let timeout = operationTimeout
+        let (clientKey, jobSecret, slotRequest) = (credentials.clientKey, self.jobSecret, self.slotRequest)
         return try await withThrowingTaskGroup(of: (Int, Result<T, Error>).self) { group in
             for rank in 0..<ranks {
                 group.addTask {
                     do {
-                        let comm = try await Communicator.join(
-                            WorkerConfiguration(coordinator: endpoint, rank: rank, worldSize: ranks,
-                                                operationTimeout: timeout, joinTimeout: .seconds(30),
-                                                ringListen: Endpoint(host: transport.workerHost, port: 0)),
-                            control: control, data: net, logger: Self.logger)
+                        var configuration = WorkerConfiguration(
+                            coordinator: endpoint, rank: rank, worldSize: ranks, clientKey: clientKey,
+                            jobSecret: jobSecret, operationTimeout: timeout, joinTimeout: .seconds(30),
+                            ringListen: Endpoint(host: transport.workerHost, port: 0))
+                        configuration.slotRequest = slotRequest
+                        let comm = try await Communicator.join(configuration, control: control, data: net,
+                                                               logger: Self.logger)
                         let value = try await body(comm)
                         await comm.finish()
                         return (rank, .success(value))

@@ -1,3 +1,4 @@
+import Authentication
 import Foundation
 import Testing
 import Transport
@@ -103,19 +104,23 @@ import Worker
             let versionReply = try await RogueClient.sendRaw(future, to: endpoint, over: net)
             #expect(versionReply.contains("version 9"), "version reply: \(versionReply)")
             // 3. An unknown job and 4. (after install) nothing else; valid frames, wrong facts.
-            let unknown = try await RogueClient.hello(Hello(role: .worker, name: "rogue", job: 999, childIndex: 0,
-                                                            jobKey: "x"), to: endpoint, over: net)
+            let unknown = try await RogueClient.hello(Hello(role: .worker, name: "rogue", job: 999, childIndex: 0),
+                                                      key: AuthKey.random(), to: endpoint, over: net)
             #expect(unknown.contains("unknown job 999"), "unknown job reply: \(unknown)")
         }
         let results = try await harness.run { comm -> [Float] in
             var a = [Float](repeating: Float(comm.rank), count: 2000)
             try await comm.allreduce(&a, op: .sum)
-            // A wrong job key for this very job, then the job goes on.
+            // A wrong job key for this very job, and no proof at all, then the job goes on.
             if comm.rank == 0 {
                 let reply = try await RogueClient.hello(
-                    Hello(role: .worker, name: "rogue", job: comm.assignment.job, childIndex: 0, jobKey: "wrong"),
+                    Hello(role: .worker, name: "rogue", job: comm.assignment.job, childIndex: 0), key: AuthKey.random(),
                     to: comm.assignment.leafEndpoint, over: RogueClient.transport)
-                #expect(reply.contains("wrong job key"), "wrong key reply: \(reply)")
+                #expect(reply.contains("did not prove the key"), "wrong key reply: \(reply)")
+                let unproved = try await RogueClient.hello(
+                    Hello(role: .worker, name: "rogue", job: comm.assignment.job, childIndex: 0),
+                    to: comm.assignment.leafEndpoint, over: RogueClient.transport)
+                #expect(unproved.contains("did not prove the key"), "unproved reply: \(unproved)")
             }
             try await comm.allreduce(&a, op: .sum)
             return a
@@ -130,6 +135,7 @@ import Worker
     func badControlPeersAreRefusedByName(transport: TransportKind) async throws {
         let topology = try ClusterHarness.topology("default.yaml")
         var harness = ClusterHarness(topology: topology, ranks: 4, transport: transport)
+        let credentials = harness.credentials
         harness.coordinatorRogue = { endpoint, net in
             func exchange(_ frames: [Frame]) async throws -> String {
                 let c = try await net.connect(to: endpoint)
@@ -140,17 +146,20 @@ import Worker
                 }
                 return "closed without an error"
             }
-            let hello = Frame.control(.hello(Hello(role: .aggregator, name: "rogue")))
             let chunk = try #require(WireFormatTestFrames.chunk)
             #expect(try await exchange([chunk]).contains("data chunk on the control plane"))
             let future = Frame.control(.hello(Hello(role: .worker, protocolVersion: 9, name: "rogue")))
             #expect(try await exchange([future]).contains("protocol version 9"))
-            let unknownSwitch = Frame.control(.registerAggregator(AggregatorRegistration(
-                switchName: "spine9", dataEndpoint: Endpoint(host: "127.0.0.1", port: 1), pid: 1)))
-            #expect(try await exchange([hello, unknownSwitch]).contains("switch spine9 is not in topology"))
-            let badRank = Frame.control(.registerWorker(WorkerRegistration(
-                jobName: "other", rank: 7, worldSize: 2, host: nil, pid: 1)))
-            #expect(try await exchange([hello, badRank]).contains("rank 7 is out of range"))
+            let unknownSwitch = ControlMessage.registerAggregator(AggregatorRegistration(
+                switchName: "spine9", dataEndpoint: Endpoint(host: "127.0.0.1", port: 1), pid: 1))
+            let reply = try await RogueClient.control([unknownSwitch], as: .aggregator, key: credentials.daemonKey,
+                                                      to: endpoint, over: net)
+            #expect(reply.contains("switch spine9 is not in topology"), "\(reply)")
+            let badRank = ControlMessage.registerWorker(WorkerRegistration(
+                jobName: "other", rank: 7, worldSize: 2, host: nil, pid: 1, jobProof: "x"))
+            let rankReply = try await RogueClient.control([badRank], as: .worker, key: credentials.clientKey,
+                                                          to: endpoint, over: net)
+            #expect(rankReply.contains("rank 7 is out of range"), "\(rankReply)")
         }
         let results = try await harness.run { comm -> [Int64] in
             var a = [Int64](repeating: Int64(comm.rank), count: 100)

@@ -1,3 +1,4 @@
+import Authentication
 import Foundation
 import Transport
 @testable import TransportRDMA
@@ -27,11 +28,55 @@ enum RogueClient {
         return try socketExchange(bytes, endpoint: endpoint)
     }
 
-    /// Sends a well-formed hello; returns the daemon's error text (or "ack").
-    static func hello(_ hello: Hello, to endpoint: Endpoint, over net: any FrameTransport) async throws -> String {
+    /// Answers the daemon's challenge with `hello`, proved with `key` (nil: no proof at all); returns
+    /// the daemon's error text (or "ack").
+    static func hello(_ hello: Hello, key: AuthKey? = nil, to endpoint: Endpoint, over net: any FrameTransport)
+        async throws -> String {
         let connection = try await net.connect(to: endpoint)
-        connection.send(.control(.hello(hello)))
-        return try await firstError(connection)
+        defer { connection.close() }
+        var inbound = connection.inbound.makeAsyncIterator()
+        guard case .control(.challenge(let challenge))? = try await inbound.next() else {
+            return "no challenge first"
+        }
+        connection.send(.control(.hello(key.map { Handshake.answer(challenge, with: hello, key: $0) } ?? hello)))
+        while let frame = try await inbound.next() {
+            if case .control(.error(let r)) = frame { return r.description }
+            if case .control(.helloAck) = frame { return "ack" }
+        }
+        return "closed without a reply"
+    }
+
+    /// An authenticated control connection to the coordinator (a peer holding `key` for `role`):
+    /// sends `messages` after the handshake and returns the first error text, or "no error" if the
+    /// coordinator answered none within `wait`.
+    static func control(_ messages: [ControlMessage], as role: Role, key: AuthKey?, to endpoint: Endpoint,
+                        over net: any FrameTransport, wait: Duration = .milliseconds(500)) async throws -> String {
+        let connection = try await net.connect(to: endpoint)
+        defer { connection.close() }
+        var inbound = connection.inbound.makeAsyncIterator()
+        if let key {
+            do {
+                _ = try await Handshake.connect(connection, inbound: &inbound, hello: Hello(role: role, name: "rogue"),
+                                                key: key, timeout: .seconds(5))
+            } catch {
+                return "\(error)"
+            }
+        }
+        for m in messages { connection.send(.control(m)) }
+        let box = IteratorBox(inbound)
+        let reader = Task { () -> String in
+            while let frame = try await box.iterator.next() {
+                if case .control(.error(let r)) = frame { return r.description }
+            }
+            return "closed without an error"
+        }
+        let timer = Task {
+            try await Task.sleep(for: wait)
+            reader.cancel()
+            connection.close()
+        }
+        defer { timer.cancel() }
+        return (try? await reader.value) ?? "no error"
     }
 
     private static func firstError(_ connection: any FrameConnection) async throws -> String {

@@ -53,14 +53,55 @@ import Verbs
     static func chunk(_ i: Int, elements: Int) -> Frame { testChunk(i, elements: elements) }
 
     /// Accepts one connection on a fresh listener and returns both ends.
-    static func pair(_ net: any FrameTransport, host: String) async throws
-        -> (any FrameListener, any FrameConnection, any FrameConnection) {
-        let listener = try await net.listen(on: Endpoint(host: host, port: 0))
+    static func pair(_ net: any FrameTransport, host: String, listener existing: (any FrameListener)? = nil)
+        async throws -> (any FrameListener, any FrameConnection, any FrameConnection) {
+        let listener = if let existing { existing } else { try await net.listen(on: Endpoint(host: host, port: 0)) }
         #expect(listener.endpoint.port != 0, "port 0 must become a real port")
         let client = try await net.connect(to: listener.endpoint)
         var it = listener.connections.makeAsyncIterator()
         let server = try #require(await it.next())
+        // These tests are about the transport, not the handshake: both ends take full-size frames.
+        // A heartbeat each way afterwards, as a handshake's last two steps, orders the lifting before
+        // any test frame.
+        client.authenticated()
+        server.authenticated()
+        try await pingPong(client, server)
         return (listener, client, server)
+    }
+
+    static func pingPong(_ client: any FrameConnection, _ server: any FrameConnection) async throws {
+        client.send(.control(.heartbeat(Heartbeat(sequence: 0))))
+        var s = server.inbound.makeAsyncIterator()
+        #expect(try await s.next() == .control(.heartbeat(Heartbeat(sequence: 0))))
+        server.send(.control(.heartbeat(Heartbeat(sequence: 0))))
+        var c = client.inbound.makeAsyncIterator()
+        #expect(try await c.next() == .control(.heartbeat(Heartbeat(sequence: 0))))
+    }
+
+    /// Until its peer authenticates, a connection holds it to a hello's size: a stranger cannot
+    /// make the receiver take a large frame, and afterwards the same frame passes.
+    @Test func tcpUnauthenticatedPeersAreHeldToSmallFrames() async throws {
+        let net = TCPTransport(localName: "receiver")
+        let listener = try await net.listen(on: Endpoint(host: "127.0.0.1", port: 0))
+        let client = try await net.connect(to: listener.endpoint)
+        var it = listener.connections.makeAsyncIterator()
+        let server = try #require(await it.next())
+        let big = Self.chunk(1, elements: WireFormat.preAuthenticationMaxBody / 4 + 1)
+        client.send(big)
+        do {
+            for try await _ in server.inbound {}
+            Issue.record("an unauthenticated peer's large frame was accepted")
+        } catch let error as TransportError {
+            guard case .malformedFrame(_, .oversized(_, let limit)) = error else { Issue.record("\(error)"); return }
+            #expect(limit == WireFormat.preAuthenticationMaxBody)
+        }
+        let (_, client2, server2) = try await Self.pair(net, host: "127.0.0.1", listener: listener)
+        client2.send(big)
+        var frames = server2.inbound.makeAsyncIterator()
+        #expect(try await frames.next() == big)
+        client.close()
+        client2.close()
+        await listener.close()
     }
 
     @Test(arguments: Kind.allCases)

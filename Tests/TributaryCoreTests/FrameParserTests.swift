@@ -130,7 +130,7 @@ import Testing
     @Test func setLimitsAppliesToTheNextFrame() throws {
         let frame = Self.chunk(count: 500)
         let chunk = WireFormat.encode(frame)
-        let hello = Frame.control(.hello(Hello(role: .worker, name: "rank 0", job: 1, childIndex: 0, jobKey: "k")))
+        let hello = Frame.control(.hello(Hello(role: .worker, name: "rank 0", job: 1, childIndex: 0)))
         let helloBytes = WireFormat.encode(hello)
         var parser = FrameParser()
         #expect(try Self.feed(Array(chunk.prefix(100)), to: &parser, pieces: [100]).isEmpty)

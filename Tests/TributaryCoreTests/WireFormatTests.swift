@@ -15,10 +15,17 @@ import Testing
     }
 
     static let controlSamples: [ControlMessage] = [
-        .hello(Hello(role: .worker, name: "rank 3", job: 2, childIndex: 1, jobKey: "k")),
-        .helloAck(HelloAck(name: "leaf0")),
+        .challenge(Challenge(nonce: "00ff")),
+        .hello(Hello(role: .worker, name: "rank 3", job: 2, childIndex: 1, nonce: "ab", proof: "cd")),
+        .helloAck(HelloAck(name: "leaf0", proof: "ef")),
         .registerAggregator(AggregatorRegistration(switchName: "leaf0", dataEndpoint: Endpoint(host: "127.0.0.1", port: 9), pid: 4)),
-        .registerWorker(WorkerRegistration(jobName: "j", rank: 1, worldSize: 8, host: nil, pid: 5)),
+        .registerWorker(WorkerRegistration(jobName: "j", rank: 1, worldSize: 8, host: nil, pid: 5, jobProof: "p",
+                                           slotRequest: 3)),
+        .listJobs,
+        .jobList(JobList(jobs: [JobInfo(id: 7, name: "j", ranks: 8, registered: 8, phase: "running",
+                                        path: "in-network", slots: ["leaf0": 16], operations: 3, seconds: 1.5)],
+                         ended: 2)),
+        .jobEnded(JobEnded(job: 7)),
         .assignAggregator(AggregatorAssignment(
             job: 1, jobName: "j", jobKey: "k", switchName: "spine0", parent: nil, childIndexAtParent: nil,
             children: [.aggregator(name: "leaf0"), .worker(rank: 4)], childRanks: [[0, 1], [4]],

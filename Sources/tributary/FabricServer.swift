@@ -1,0 +1,142 @@
+import ArgumentParser
+import Authentication
+import Foundation
+import TributaryCore
+
+/// The long-running part of a fabric: its keys, the coordinator and one aggregator per served
+/// switch, as child processes of one supervisor. `serve` runs it until stopped; `launch` and
+/// `bench` run it around their workers (serve + workers + stop).
+struct FabricServer {
+    var config: String
+    var topology: Topology
+    /// Switches to run aggregators for (serve: every aggregating switch; launch: the job's tree).
+    var switches: [String]
+    /// Where keys, the endpoint files, the job summaries and the logs go (created mode 0700).
+    var directory: String
+    var transportArguments: [String]
+    var logLevel: String
+    var chunkBytes: Int
+    var window: Int
+    var assemblyTimeout: Int
+    var windowMode: WindowMode = .aware
+    var admissionPolicy: AdmissionPolicy = .ring
+    var aggregatorAddress = "127.0.0.1"
+    var coordinatorListen = "127.0.0.1:0"
+    var fabric: (state: FabricState, path: String)?
+
+    var secretFile: String { "\(directory)/fabric.secret" }
+    var clientKeyFile: String { "\(directory)/client.key" }
+    var coordinatorEndpointFile: String { "\(directory)/coordinator.json" }
+    var summaryDirectory: String { "\(directory)/jobs" }
+
+    /// Aggregators past this many are refused: each is a process, and a topology for planning at
+    /// scale has far more switches than one machine runs (serve a subset with `--switches`).
+    static let maxAggregators = 256
+
+    struct Running {
+        let supervisor: ProcessSupervisor
+        let coordinator: ProcessSupervisor.Child
+        let endpoint: FabricEndpoint
+        let clientKey: AuthKey
+    }
+
+    static func inNamespace(_ ns: String) -> [String] { ["/usr/sbin/ip", "netns", "exec", ns] }
+
+    /// Makes the keys, starts the coordinator and waits for its endpoint, then starts the aggregators.
+    /// On failure every process it started is stopped and the error says which and why.
+    func start(supervisor: ProcessSupervisor) throws -> Running {
+        guard switches.count <= Self.maxAggregators else {
+            throw ValidationError("\(switches.count) aggregating switches would each be a process; this machine runs "
+                                  + "at most \(Self.maxAggregators): serve a subset with --switches")
+        }
+        let secret = AuthKey.random()
+        do {
+            try KeyFile.write(secret, to: secretFile)
+            try KeyFile.write(FabricCredentials(secret: secret).clientKey, to: clientKeyFile)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        try? FileManager.default.removeItem(atPath: coordinatorEndpointFile)
+        var arguments = [
+            "coordinator", "--config", config, "--endpoint-file", coordinatorEndpointFile, "--secret-file", secretFile,
+            "--client-key-file", clientKeyFile, "--summary-dir", summaryDirectory, "--chunk", "\(chunkBytes)",
+            "--window", "\(window)", "--assembly-timeout", "\(assemblyTimeout)", "--log-level", logLevel,
+            "--window-mode", windowMode.rawValue, "--admission-policy", admissionPolicy.rawValue,
+        ]
+        var wrapper: [String] = []
+        if let fabric {
+            arguments += ["--listen", "\(fabric.state.plan.managementAddress):0", "--fabric-state", fabric.path]
+            wrapper = Self.inNamespace(fabric.state.plan.managementNamespace)
+        } else {
+            arguments += ["--listen", coordinatorListen]
+        }
+        let coordinator = try supervisor.start(name: "coordinator", arguments: arguments, wrapper: wrapper)
+        guard let endpoint = waitForEndpoint(seconds: 30, while: { coordinator.process.isRunning }) else {
+            supervisor.stopAll()
+            throw ValidationError("coordinator did not start: \(supervisor.describeExit(coordinator.process))\n"
+                                  + supervisor.tail(coordinator))
+        }
+        for name in switches {
+            var arguments = [
+                "aggregator", "--switch", name, "--coordinator", "\(endpoint.coordinator)", "--log-level", logLevel,
+                "--secret-file", secretFile,
+            ] + transportArguments
+            var wrapper: [String] = []
+            if let fabric, let node = fabric.state.plan.node(name) {
+                arguments += ["--listen", "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", name]
+                wrapper = Self.inNamespace(node.namespace)
+            } else {
+                arguments += ["--listen", "\(aggregatorAddress):0"]
+            }
+            try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: wrapper)
+        }
+        return Running(supervisor: supervisor, coordinator: coordinator, endpoint: endpoint,
+                       clientKey: FabricCredentials(secret: secret).clientKey)
+    }
+
+    private func waitForEndpoint(seconds: Double, while alive: () -> Bool) -> FabricEndpoint? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline && alive() {
+            if let data = FileManager.default.contents(atPath: coordinatorEndpointFile),
+               let endpoint = try? JSONDecoder().decode(FabricEndpoint.self, from: data) {
+                return endpoint
+            }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    /// A private directory for one fabric or launch (mode 0700: its keys are inside), locked for
+    /// as long as this process lives so a second launch cannot share it and join the first's fabric.
+    static func claimDirectory(_ requested: String?, prefix: String) throws -> (path: String, lock: Int32) {
+        let path = requested ?? makeTempDirectory(prefix)
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw ValidationError("cannot create directory \(path): \(error)")
+        }
+        chmod(path, 0o700)
+        let lockPath = "\(path)/.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ValidationError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var holder = [UInt8](repeating: 0, count: 32)
+            let n = read(fd, &holder, holder.count)
+            close(fd)
+            let pid = n > 0 ? String(decoding: holder[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            throw ValidationError("directory \(path) is in use by another tributary process (pid \(pid)); "
+                                  + "give each launch or fabric its own --log-dir")
+        }
+        ftruncate(fd, 0)
+        let pid = Array("\(getpid())\n".utf8)
+        _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        return (path, fd)
+    }
+
+    static func makeTempDirectory(_ prefix: String) -> String {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        return path.map { String(cString: $0) } ?? "/tmp/\(prefix)-\(getpid())"
+    }
+}
