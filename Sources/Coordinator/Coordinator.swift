@@ -845,6 +845,7 @@ public actor Coordinator {
     /// The live jobs, for `tributary jobs`.
     private func jobList() -> JobList {
         let now = ContinuousClock.now
-        return JobList(jobs: jobs.jobs.sorted { $0.created < $1.created }.map { $0.info(now: now) }, ended: jobs.ended)
+        return JobList(jobs: jobs.jobs.sorted { $0.created < $1.created }.map { $0.info(now: now) }, ended: jobs.ended,
+                       switches: aggregators.keys.sorted(), topology: configuration.topology.name)
     }
 }

@@ -456,9 +456,14 @@ public struct JobList: Sendable, Codable, Equatable {
     public var jobs: [JobInfo]
     /// Jobs that ended since the fabric started (the table keeps only live ones).
     public var ended: Int
-    public init(jobs: [JobInfo], ended: Int) {
+    /// Switches whose aggregators are registered now, and the topology's aggregating switches.
+    public var switches: [String]
+    public var topology: String
+    public init(jobs: [JobInfo], ended: Int, switches: [String] = [], topology: String = "") {
         self.jobs = jobs
         self.ended = ended
+        self.switches = switches
+        self.topology = topology
     }
 }
 

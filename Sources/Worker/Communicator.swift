@@ -152,12 +152,20 @@ public final class Communicator {
     }
 
     deinit {
+        // After `finish` the connections are closed already, and their transports may be shut down:
+        // closing again would schedule work on a stopped event loop.
+        if !closed {
+            closeConnections()
+            if let listener = ringListener { Task { await listener.close() } }
+        }
+    }
+
+    private func closeConnections() {
         for pump in pumps { pump.cancel() }
         control.close()
         data?.close()
         ringNext?.close()
         ringPrev?.close()
-        if let listener = ringListener { Task { await listener.close() } }
     }
 
     /// Registers with the coordinator, receives the tree assignment, connects to the leaf
@@ -668,11 +676,8 @@ public final class Communicator {
             if case .control(.shutdown) = event { break }
             if case .controlEnded = event { break }
         }
-        data?.close()
-        control.close()
-        ringNext?.close()
-        ringPrev?.close()
-        for pump in pumps { pump.cancel() }
+        closeConnections()
+        if let listener = ringListener { await listener.close() }
     }
 
     /// Tells the coordinator why this rank gives up (so the report names it), then closes.

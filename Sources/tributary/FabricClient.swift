@@ -1,0 +1,43 @@
+import Authentication
+import Foundation
+import Transport
+import TransportTCP
+import TributaryCore
+
+/// A tool's authenticated control connection to a running fabric's coordinator (`jobs`, `serve`'s
+/// readiness check): the same handshake as every peer, with the client key.
+struct FabricClient {
+    let coordinator: Endpoint
+    let key: AuthKey
+    var timeout: Duration = .seconds(10)
+
+    /// The coordinator's job table.
+    func jobList() async throws -> JobList {
+        let transport = TCPTransport(localName: "tributary client")
+        defer { Task { await transport.shutdown() } }
+        let connection = try await transport.connect(to: coordinator)
+        defer { connection.close() }
+        var inbound = connection.inbound.makeAsyncIterator()
+        _ = try await Handshake.connect(connection, inbound: &inbound,
+                                        hello: Hello(role: .client, name: "tributary \(getpid())"), key: key,
+                                        timeout: timeout)
+        connection.send(.control(.listJobs))
+        let box = IteratorBox(inbound)
+        return try await withDeadline(timeout, orThrow: ClientError("the coordinator at \(coordinator) did not "
+                                                                    + "answer within \(timeout)")) {
+            while let frame = try await box.iterator.next() {
+                switch frame {
+                case .control(.jobList(let list)): return list
+                case .control(.error(let report)): throw report
+                default: continue
+                }
+            }
+            throw ClientError("the coordinator at \(coordinator) closed the connection")
+        }
+    }
+
+    struct ClientError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+}

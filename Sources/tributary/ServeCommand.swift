@@ -1,0 +1,186 @@
+import ArgumentParser
+import Foundation
+import TributaryCore
+
+/// `tributary serve`: the fabric as infrastructure (SHARP's Aggregation Manager and switches stay
+/// up): the coordinator and one aggregator per aggregating switch serve jobs of any number of
+/// tenants until stopped. Clients attach through the endpoint file.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run a long-lived fabric: coordinator and aggregators serving jobs until SIGTERM/SIGINT.",
+        discussion: """
+            Jobs attach with the endpoint file: `TRIBUTARY_FABRIC=<file> TRIBUTARY_JOB_SECRET=<secret> tributary \
+            worker --rank R --size N --job NAME`; `tributary jobs --fabric-endpoint <file>` lists them. The keys in \
+            the state directory are readable only by this user (docs/SECURITY.md).
+            """)
+
+    @Option(help: "Topology file (YAML).")
+    var config: String = "Configs/default.yaml"
+
+    @Option(help: "Write the fabric's endpoint here (JSON: coordinator address, client key file).")
+    var endpointFile: String?
+
+    @Option(help: "Directory for keys, logs and job summaries (default: a new private one under /tmp).")
+    var stateDir: String?
+
+    @Option(help: "Switches to run aggregators for, comma separated (default: every aggregating switch).")
+    var switches: String?
+
+    @Option(help: "Control-plane address of the coordinator (port 0 picks one).")
+    var listen: Endpoint = Endpoint(host: "127.0.0.1", port: 0)
+
+    @Option(help: "Address aggregators listen on for data.")
+    var aggregatorAddress: String = "127.0.0.1"
+
+    @Option(help: "A job the switches cannot hold now: queue, ring (host ring with the reason) or refuse.")
+    var admissionPolicy: AdmissionPolicy = .ring
+
+    @Option(help: "Largest chunk size (the tree's smallest slot caps it).")
+    var chunk: ByteSize = ByteSize(256 << 10)
+
+    @Option(help: "Largest window of chunks in flight per worker.")
+    var window: Int = 16
+
+    @Option(help: "Seconds a job may take to assemble (or wait in the queue) before it fails naming who is missing.")
+    var assemblyTimeout: Int = 60
+
+    @Flag(help: "Run every daemon in its switch's namespace of the emulated fabric (as root).")
+    var fabric = false
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        lineBufferStandardOutput()
+        let topology: Topology
+        do {
+            topology = try Topology.load(path: config)
+        } catch {
+            writeStderr("tributary serve: \(error)")
+            throw ExitCode(2)
+        }
+        let served = try servedSwitches(topology)
+        let (transport, transportReason) = try ClusterRunner.resolveTransport(
+            common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: aggregatorAddress)
+        let directory = try FabricServer.claimDirectory(stateDir, prefix: "tributary-serve").path
+        let session = fabric ? try FabricSession(config: config, topology: topology, keep: false) : nil
+        defer { session?.close() }
+        var server = FabricServer(
+            config: config, topology: topology, switches: served, directory: directory,
+            transportArguments: common.childTransportArguments(transport, reason: transportReason),
+            logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window,
+            assemblyTimeout: assemblyTimeout)
+        server.admissionPolicy = admissionPolicy
+        server.aggregatorAddress = aggregatorAddress
+        server.coordinatorListen = "\(listen)"
+        server.fabric = session.map { ($0.state, $0.path) }
+        let supervisor = ProcessSupervisor(executable: selfExecutable(), logDirectory: directory)
+        let signals = SignalWatcher()
+        defer { supervisor.stopAll() }
+        let running = try server.start(supervisor: supervisor)
+        // Ready when every aggregator has registered: then the endpoint file appears.
+        let client = FabricClient(coordinator: running.endpoint.coordinator, key: running.clientKey)
+        let deadline = ContinuousClock.now + .seconds(30)
+        var registered: [String] = []
+        while ContinuousClock.now < deadline {
+            if let list = try? await client.jobList() {
+                registered = list.switches
+                if Set(served).isSubset(of: Set(registered)) { break }
+            }
+            if let (child, how) = supervisor.firstFailed() {
+                throw ValidationError("\(child.name) \(how)\n" + supervisor.tail(child))
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let missing = served.filter { !registered.contains($0) }
+        guard missing.isEmpty else {
+            throw ValidationError("aggregators for \(missing.joined(separator: ", ")) did not register within 30 s; "
+                                  + "see the logs in \(directory)")
+        }
+        var endpoint = running.endpoint
+        endpoint.pid = getpid()
+        let endpointPath = endpointFile ?? "\(directory)/fabric.json"
+        try writeJSONAtomically(endpoint, to: endpointPath)
+        defer { unlink(endpointPath) }
+        print("tributary serve: fabric \(topology.name) up: coordinator \(endpoint.coordinator), "
+              + "\(served.count) aggregators (\(served.joined(separator: ", "))), admission \(admissionPolicy.rawValue), "
+              + "transport \(transportReason)")
+        print("endpoint file: \(endpointPath)")
+        print("client key: \(endpoint.clientKeyFile) (mode 0600; share it to let others attach jobs)")
+        print("logs and job summaries: \(directory)")
+        print("attach: TRIBUTARY_FABRIC=\(endpointPath) TRIBUTARY_JOB_SECRET=<secret> tributary worker --rank R "
+              + "--size N --job NAME")
+        var reported: Set<String> = []
+        while true {
+            if let signal = signals.received {
+                print("tributary serve: signal \(signal): stopping \(supervisor.children.count) processes")
+                break
+            }
+            if !running.coordinator.process.isRunning {
+                writeStderr("tributary serve: coordinator \(supervisor.describeExit(running.coordinator.process))\n"
+                            + supervisor.tail(running.coordinator))
+                throw ExitCode(1)
+            }
+            if let (child, how) = supervisor.firstFailed(except: Set(["coordinator"]).union(reported)) {
+                reported.insert(child.name)
+                writeStderr("tributary serve: \(child.name) (pid \(child.process.processIdentifier)) \(how); "
+                            + "jobs whose trees use it fail, naming it\n" + supervisor.tail(child))
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        supervisor.stopAll()
+        print("tributary serve: stopped")
+    }
+
+    private func servedSwitches(_ topology: Topology) throws -> [String] {
+        let aggregating = topology.aggregatingSwitches.map(\.name)
+        guard let switches else { return aggregating }
+        let names = switches.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        for name in names where !aggregating.contains(name) {
+            throw ValidationError("--switches: \(name) is not an aggregating switch of \(topology.name)")
+        }
+        return names
+    }
+}
+
+/// `tributary jobs`: the jobs on a running fabric (`--json` for scripts).
+struct JobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs", abstract: "List the jobs on a running fabric (`tributary serve`).")
+
+    @OptionGroup var access: ClientOptions
+
+    @Flag(help: "Print the job list as JSON.")
+    var json = false
+
+    func run() async throws {
+        let (coordinator, key) = try access.resolve()
+        let list: JobList
+        do {
+            list = try await FabricClient(coordinator: coordinator, key: key).jobList()
+        } catch {
+            writeStderr("tributary jobs: \(error)")
+            throw ExitCode(1)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(list), as: UTF8.self))
+            return
+        }
+        print("fabric \(list.topology): \(list.switches.count) aggregators registered (\(list.switches.joined(separator: ", "))); "
+              + "\(list.jobs.count) jobs, \(list.ended) ended")
+        guard !list.jobs.isEmpty else { return }
+        func pad(_ text: String, _ width: Int) -> String {
+            text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+        }
+        print(pad("id", 11) + pad("name", 21) + pad("ranks", 8) + pad("phase", 13) + pad("ops", 9) + pad("age(s)", 8)
+              + "path [slots per switch]")
+        for job in list.jobs {
+            let slots = job.slots.keys.sorted().map { "\($0):\(job.slots[$0]!)" }.joined(separator: " ")
+            print(pad("\(job.id)", 11) + pad(job.name, 21) + pad("\(job.registered)/\(job.ranks)", 8) + pad(job.phase, 13)
+                  + pad("\(job.operations)", 9) + pad(String(format: "%.1f", job.seconds), 8)
+                  + job.path + (slots.isEmpty ? "" : " [\(slots)]"))
+        }
+    }
+}
