@@ -302,8 +302,15 @@ public actor Coordinator {
         for job in Array(jobs.jobs) {
             if let rank = job.workers.first(where: { $0.value.peer == id })?.key {
                 if !job.done.contains(rank) && !job.isOver {
-                    fail(job, ErrorReport(kind: .peerLost, job: job.id, ranks: [rank], reporter: "coordinator",
-                                               message: "rank \(rank) (pid \(job.workers[rank]!.pid)) lost: \(reason)"))
+                    let report = ErrorReport(kind: .peerLost, job: job.id, ranks: [rank], reporter: "coordinator",
+                                             message: "rank \(rank) (pid \(job.workers[rank]!.pid)) lost: \(reason)")
+                    // A rank that leaves just after an error it was told of is a consequence, not the
+                    // cause: the specific report (an aggregator's mismatch) gets a moment to arrive first.
+                    let jobID = job.id
+                    Task { [weak self] in
+                        try? await Task.sleep(for: .milliseconds(300))
+                        await self?.failUnlessOver(jobID, report)
+                    }
                 }
                 job.workers.removeValue(forKey: rank)
                 finishIfOver(job)
@@ -773,6 +780,11 @@ public actor Coordinator {
         if job.pendingTimeout == nil || report.ranks.count < job.pendingTimeout!.ranks.count {
             job.pendingTimeout = report
         }
+    }
+
+    private func failUnlessOver(_ id: UInt32, _ report: ErrorReport) {
+        guard let job = jobs[id], !job.isOver else { return }
+        fail(job, report)
     }
 
     private func failWithPendingTimeout(_ id: UInt32) {

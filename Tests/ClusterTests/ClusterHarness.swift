@@ -73,6 +73,10 @@ struct ClusterHarness {
     /// Slots the job asks for (nil: the default quota) and what the fabric does when they are not free.
     var slotRequest: Int?
     var admissionPolicy: AdmissionPolicy = .ring
+    /// The control transport of the current run, for rank bodies that play a rogue peer on it.
+    let control = TransportBox()
+    /// Adjusts the coordinator's configuration (timeouts, limits) before it starts.
+    var configure: @Sendable (inout CoordinatorConfiguration) -> Void = { _ in }
 
     static let logger: Logger = {
         var l = Logger(label: "test") { StreamLogHandler.standardError(label: $0) }
@@ -92,12 +96,14 @@ struct ClusterHarness {
         -> [Result<T, Error>] {
         let net = transport.make("test")
         let control = transport == .rdma ? transport.makeControl("test") : net
+        self.control.transport = control
         let coordinator = try Coordinator(
             configuration: {
                 var c = CoordinatorConfiguration(listen: Endpoint(host: "127.0.0.1", port: 0), topology: topology,
                                                  credentials: credentials, chunkBytes: chunkBytes, window: window,
                                                  assemblyTimeout: .seconds(30), aggregatorWait: aggregatorWait)
                 c.admissionPolicy = admissionPolicy
+                configure(&c)
                 return c
             }(),
             transport: control, logger: Self.logger)
@@ -165,4 +171,14 @@ extension Result {
 /// Bit patterns of a raw buffer, for exact comparison.
 func bytes(_ p: UnsafeRawPointer, _ count: Int) -> [UInt8] {
     Array(UnsafeRawBufferPointer(start: p, count: count))
+}
+
+/// Holds a run's control transport (set once per run, read by rank bodies).
+final class TransportBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: (any FrameTransport)?
+    var transport: (any FrameTransport)? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
 }
