@@ -307,6 +307,7 @@ public actor Coordinator {
                     // A rank that leaves just after an error it was told of is a consequence, not the
                     // cause: the specific report (an aggregator's mismatch) gets a moment to arrive first.
                     let jobID = job.id
+                    job.pendingLoss = report
                     Task { [weak self] in
                         try? await Task.sleep(for: .milliseconds(300))
                         await self?.failUnlessOver(jobID, report)
@@ -764,6 +765,12 @@ public actor Coordinator {
         }
         logger.error("\(report)")
         guard !job.isOver else { return }
+        // An aggregator seeing the same rank's connection close says less than the coordinator
+        // does (which process, why): the coordinator's own report wins.
+        if report.kind == .peerLost, let loss = job.pendingLoss, Set(report.ranks).isSubset(of: Set(loss.ranks)) {
+            fail(job, loss)
+            return
+        }
         guard report.kind == .timeout, !report.ranks.isEmpty else {
             fail(job, report)
             return

@@ -61,6 +61,8 @@ final class Job {
     var failure: ErrorReport?
     /// The most specific stall report seen so far (see `Coordinator.errorReported`).
     var pendingTimeout: ErrorReport?
+    /// A rank's connection closed; the job fails with this unless a more specific cause comes first.
+    var pendingLoss: ErrorReport?
     var closed = false
 
     init(id: UInt32, name: String, worldSize: Int, key: String, proof: String, slotRequest: Int?,

@@ -103,6 +103,8 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--workers must be in 1...\(topology.hosts.count) for \(config)")
         }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
+        try MachineCapacity.checkCluster(command: "bench", workers: ranks, daemons: tree.nodes.count + 1,
+                                         maxCount: e.bytes / max(1, d.size))
         let (transport, transportReason) = try ClusterRunner.resolveTransport(
             common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: workerAddress)
         let logDirectory = try FabricServer.claimDirectory(logDir, prefix: "tributary-bench").path

@@ -65,6 +65,8 @@ struct LaunchCommand: AsyncParsableCommand {
             throw ValidationError("--workers must be in 1...\(topology.hosts.count) for \(config)")
         }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(n)))
+        try MachineCapacity.checkCluster(command: "launch", workers: n, daemons: tree.nodes.count + 1,
+                                         maxCount: try workload.parsedCounts().max() ?? 0)
         let (transport, transportReason) = try ClusterRunner.resolveTransport(
             common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: workerAddress)
         let logDirectory = try FabricServer.claimDirectory(logDir, prefix: "tributary-launch").path

@@ -145,6 +145,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (rank, size) = try LaunchEnvironment.rankAndSize(rank: rank, size: size)
+        try MachineCapacity.checkWorker(rank: rank, maxCount: try workload.parsedCounts().max() ?? 0)
         if let slots, slots < 1 { throw ValidationError("--slots must be at least 1") }
         let (coordinator, clientKey) = try access.resolve()
         guard let jobSecret = ProcessInfo.processInfo.environment[JobSecret.environmentVariable], !jobSecret.isEmpty else {

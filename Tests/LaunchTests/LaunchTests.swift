@@ -21,14 +21,25 @@ import Testing
     }
 
     /// Starts `tributary` with `arguments`; `during` runs while it is alive.
-    static func tributary(_ arguments: [String], timeout: TimeInterval = 240,
+    /// `prefix` runs it through another program (e.g. `setpriv` to drop privileges); `environment`
+    /// adds variables to this process's.
+    static func tributary(_ arguments: [String], timeout: TimeInterval = 240, prefix: [String] = [],
+                          environment: [String: String] = [:],
                           during: ((Process) throws -> Void)? = nil) throws -> Run {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw TestFailure("no tributary executable at \(binary): run `swift build` first")
         }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        if prefix.isEmpty {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: prefix[0])
+            process.arguments = Array(prefix.dropFirst()) + [binary] + arguments
+        }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.currentDirectoryURL = root
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("launch-out-\(UUID().uuidString)")
         let err = FileManager.default.temporaryDirectory.appendingPathComponent("launch-err-\(UUID().uuidString)")
