@@ -56,7 +56,9 @@ public actor AggregatorDaemon {
     private let logger: Logger
     private var coordinator: (any FrameConnection)?
     private var jobs: [UInt32: JobState] = [:]
-    private var tasks: [Task<Void, Never>] = []
+    /// Starts the tasks that belong to `run()`: the accept loop, one reader per child and per
+    /// parent connection, the stall check. All have ended when `run` returns.
+    private let tasks = TaskSpawner()
     private var listener: (any FrameListener)?
     private var stopping = false
     /// Data connections that have not yet proved their job's key.
@@ -88,42 +90,58 @@ public actor AggregatorDaemon {
     /// Where children reach this daemon once `run` has started listening.
     public var dataEndpoint: Endpoint? { listener?.endpoint }
 
-    /// Serves until the coordinator says shutdown (returns) or is lost (throws), or the task is cancelled.
+    /// Serves until the coordinator says shutdown (returns) or is lost (throws), or the task is
+    /// cancelled. Every task it starts runs inside it: when it returns, nothing of it is left.
     public func run() async throws {
         let listener = try await data.listen(on: configuration.dataListen)
         self.listener = listener
-        defer { Task { await listener.close() } }
-        let coordinator = try await control.connect(to: configuration.coordinator)
-        self.coordinator = coordinator
-        var inbound = coordinator.inbound.makeAsyncIterator()
+        let coordinator: any FrameConnection
+        var inbound: AsyncThrowingStream<Frame, Error>.AsyncIterator
         do {
+            coordinator = try await control.connect(to: configuration.coordinator)
+            self.coordinator = coordinator
+            inbound = coordinator.inbound.makeAsyncIterator()
             _ = try await Handshake.connect(coordinator, inbound: &inbound,
                                             hello: Hello(role: .aggregator, name: configuration.switchName),
                                             key: configuration.daemonKey, timeout: configuration.helloTimeout)
-        } catch let report as ErrorReport {
-            throw AggregatorError.coordinatorRejected(report)
         } catch {
+            await listener.close()
+            if let report = error as? ErrorReport { throw AggregatorError.coordinatorRejected(report) }
             throw AggregatorError.unexpectedReply("\(error)")
         }
         coordinator.send(.control(.registerAggregator(AggregatorRegistration(
             switchName: configuration.switchName, dataEndpoint: listener.endpoint, pid: getpid()))))
         logger.info("registered", metadata: ["switch": "\(configuration.switchName)",
                                             "data": "\(listener.endpoint)"])
-        tasks.append(Task { [weak self] in
-            for await connection in listener.connections {
-                guard let self else { return }
-                await self.track(Task { await self.serveChild(connection) })
+        let tasks = self.tasks
+        let outcome: Result<Void, Error> = await withDiscardingTaskGroup { group in
+            group.addTask { await tasks.run() }
+            tasks.spawn { [self] in
+                for await connection in listener.connections {
+                    tasks.spawn { await self.serveChild(connection) }
+                }
             }
-        })
-        tasks.append(Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                await self?.checkStalls()
+            tasks.spawn { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    await self.checkStalls()
+                }
             }
-        })
-        defer { shutdownAll() }
+            let outcome = await serveCoordinator(coordinator, inbound: IteratorBox(inbound))
+            await listener.close()
+            shutdownAll()
+            tasks.finish()
+            group.cancelAll()
+            return outcome
+        }
+        try outcome.get()
+    }
+
+    /// The control loop: assignments, job ends and errors from the coordinator, until it says
+    /// shutdown (success) or is lost (failure).
+    private func serveCoordinator(_ coordinator: any FrameConnection, inbound: IteratorBox) async -> Result<Void, Error> {
         do {
-            while let frame = try await withTaskCancellationHandler(operation: { try await inbound.next(isolation: #isolation) },
+            while let frame = try await withTaskCancellationHandler(operation: { try await inbound.iterator.next() },
                                                                      onCancel: { coordinator.close() }) {
                 guard case .control(let message) = frame else {
                     logger.warning("coordinator sent a data chunk; ignored")
@@ -131,16 +149,16 @@ public actor AggregatorDaemon {
                 }
                 if case .shutdown(let s) = message {
                     logger.info("shutdown requested", metadata: ["reason": "\(s.reason)"])
-                    return
+                    return .success(())
                 }
                 await handleControl(message)
             }
         } catch {
-            if Task.isCancelled || stopping { return }
-            throw AggregatorError.coordinatorLost("\(error)")
+            if Task.isCancelled || stopping { return .success(()) }
+            return .failure(AggregatorError.coordinatorLost("\(error)"))
         }
-        if Task.isCancelled || stopping { return }
-        throw AggregatorError.coordinatorLost("connection closed by \(configuration.coordinator)")
+        if Task.isCancelled || stopping { return .success(()) }
+        return .failure(AggregatorError.coordinatorLost("connection closed by \(configuration.coordinator)"))
     }
 
     /// Stops serving (SIGTERM): closes every connection; `run` returns.
@@ -149,10 +167,7 @@ public actor AggregatorDaemon {
         coordinator?.close()
     }
 
-    private func track(_ task: Task<Void, Never>) { tasks.append(task) }
-
     private func shutdownAll() {
-        for task in tasks { task.cancel() }
         for job in jobs.values {
             job.parent?.close()
             for child in job.children { child?.close() }
@@ -205,14 +220,14 @@ public actor AggregatorDaemon {
                 state.parent = parent
                 let job = a.job
                 let box = IteratorBox(inbound)
-                tasks.append(Task { [weak self] in
+                tasks.spawn { [self] in
                     do {
-                        while let frame = try await box.iterator.next() { await self?.parentFrame(job: job, frame) }
-                        await self?.peerGone(job: job, child: nil, reason: "parent closed the connection")
+                        while let frame = try await box.iterator.next() { await self.parentFrame(job: job, frame) }
+                        await self.peerGone(job: job, child: nil, reason: "parent closed the connection")
                     } catch {
-                        await self?.peerGone(job: job, child: nil, reason: "\(error)")
+                        await self.peerGone(job: job, child: nil, reason: "\(error)")
                     }
-                })
+                }
             } catch {
                 report(ErrorReport(kind: .peerLost, job: a.job, reporter: name,
                                    message: "cannot join parent at \(parentEndpoint): \(error)"))
@@ -256,11 +271,11 @@ public actor AggregatorDaemon {
         let job = hello.job!
         let index = hello.childIndex!
         guard let state = jobs[job] else {
-            reject(connection, .unknownJob, "job \(job) ended while \(hello.name) connected")
+            await reject(connection, .unknownJob, "job \(job) ended while \(hello.name) connected")
             return
         }
         guard index >= 0, index < state.children.count, state.children[index] == nil else {
-            reject(connection, .protocolViolation, "child index \(index) from \(hello.name) is invalid or taken")
+            await reject(connection, .protocolViolation, "child index \(index) from \(hello.name) is invalid or taken")
             return
         }
         state.children[index] = connection
@@ -283,13 +298,9 @@ public actor AggregatorDaemon {
         }
     }
 
-    private func reject(_ connection: any FrameConnection, _ kind: ErrorReport.Kind, _ message: String) {
+    private func reject(_ connection: any FrameConnection, _ kind: ErrorReport.Kind, _ message: String) async {
         logger.warning("rejected data connection from \(connection.peer): \(message)")
-        connection.send(.control(.error(ErrorReport(kind: kind, reporter: name, message: message))))
-        Task {
-            try? await Task.sleep(for: .milliseconds(100))
-            connection.close()
-        }
+        _ = await Handshake.refuse(connection, name, Handshake.Refusal(kind, message))
     }
 
     private func parentFrame(job: UInt32, _ frame: Frame) {

@@ -132,20 +132,20 @@ public enum Handshake {
             throw Refusal(.timeout, "sent no hello within \(timeout)")
         }
         guard case .control(.hello(let hello)) = first else {
-            throw refuse(connection, name, Refusal(.protocolViolation, "first frame must be hello, got \(first)"))
+            throw await refuse(connection, name, Refusal(.protocolViolation, "first frame must be hello, got \(first)"))
         }
         guard hello.protocolVersion == WireFormat.version else {
-            throw refuse(connection, name, Refusal(
+            throw await refuse(connection, name, Refusal(
                 .versionMismatch, "protocol version \(hello.protocolVersion) (\(name) speaks \(WireFormat.version))"))
         }
         let key: AuthKey
         do {
             key = try keyFor(hello)
         } catch {
-            throw refuse(connection, name, error)
+            throw await refuse(connection, name, error)
         }
         guard verify(hello, answering: challenge, key: key) else {
-            throw refuse(connection, name, Refusal(
+            throw await refuse(connection, name, Refusal(
                 .unauthenticated, "\(hello.role.rawValue) \(hello.name) did not prove the key"))
         }
         connection.authenticated()
@@ -153,13 +153,12 @@ public enum Handshake {
         return hello
     }
 
-    /// Tells the peer why, closes shortly after (so the error frame goes out first), returns the refusal.
-    public static func refuse(_ connection: any FrameConnection, _ reporter: String, _ refusal: Refusal) -> Refusal {
-        connection.send(.control(.error(ErrorReport(kind: refusal.kind, reporter: reporter, message: refusal.message))))
-        Task {
-            try? await Task.sleep(for: .milliseconds(100))
-            connection.close()
-        }
+    /// Tells the peer why, closes once the error frame has left, returns the refusal.
+    public static func refuse(_ connection: any FrameConnection, _ reporter: String, _ refusal: Refusal) async
+        -> Refusal {
+        try? await connection.sendAndWait(.control(.error(ErrorReport(kind: refusal.kind, reporter: reporter,
+                                                                      message: refusal.message))))
+        connection.close()
         return refusal
     }
 }

@@ -81,8 +81,27 @@ public actor Coordinator {
     private static let finishedKept = 16
     private var done: CheckedContinuation<Void, Never>?
     private var exitRequested = false
-    private var tasks: [Task<Void, Never>] = []
+    /// Starts the tasks that belong to `run()`: the accept loop, one reader per connection, the
+    /// tick, and replays (which run off the actor, so a large replay never stalls other peers).
+    private let tasks = TaskSpawner()
+    /// Timeouts, checked on every tick (the one deadline mechanism).
+    private var deadlines = DeadlineQueue<TimedAction>()
     private var replayCache: [ReplayKey: [UInt64]] = [:]
+
+    /// What a deadline does when it comes.
+    enum TimedAction {
+        /// Close a refused connection once its error frame had time to leave.
+        case close(any FrameConnection)
+        /// Close a failed job once its ranks had time to hear why.
+        case closeJob(UInt32)
+        /// Fail with the most specific stall report gathered.
+        case failWithPendingTimeout(UInt32)
+        /// Fail with a rank's loss unless a more specific cause came first.
+        case failWithPendingLoss(UInt32)
+    }
+
+    /// How often deadlines, hello timeouts and waiting jobs are checked.
+    static let tickInterval = Duration.milliseconds(100)
 
     struct ReplayKey: Hashable {
         var generator: InputGenerator
@@ -123,39 +142,48 @@ public actor Coordinator {
     /// The endpoint peers reach once `start` has returned.
     public var endpoint: Endpoint? { listener?.endpoint }
 
-    /// Begins listening; returns the real endpoint (port 0 becomes a free port).
+    /// Begins listening; returns the real endpoint (port 0 becomes a free port). Connections wait
+    /// for `run` to serve them.
     public func start() async throws -> Endpoint {
         let listener = try await transport.listen(on: configuration.listen)
         self.listener = listener
-        tasks.append(Task { [weak self] in
-            for await connection in listener.connections {
-                guard let self else { return }
-                await self.accept(connection)
-            }
-        })
-        tasks.append(Task { [weak self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(500))
-                await self?.tick()
-            }
-        })
         logger.info("listening", metadata: ["endpoint": "\(listener.endpoint)"])
         return listener.endpoint
     }
 
-    /// Serves until the job ends (with `exitWhenDone`) or the task is cancelled; returns the summaries.
+    /// Serves until asked to exit (`requestExit`, the job's end with `exitWhenDone`, or the task's
+    /// cancellation); every task it started has ended when it returns. Returns the last summaries.
     public func run() async -> [JobSummary] {
-        if !exitRequested {
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    if exitRequested { c.resume() } else { done = c }
-                }
-            } onCancel: {
-                Task { await self.requestExit() }
+        guard let listener else { return finished }
+        let tasks = self.tasks
+        await withDiscardingTaskGroup { group in
+            group.addTask { await tasks.run() }
+            tasks.spawn { [self] in
+                for await connection in listener.connections { await self.accept(connection) }
             }
+            tasks.spawn { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.tickInterval)
+                    await self.tick()
+                }
+            }
+            await waitForExit()
+            await stop()
+            tasks.finish()
+            group.cancelAll()
         }
-        await stop()
         return finished
+    }
+
+    private func waitForExit() async {
+        guard !exitRequested else { return }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                if exitRequested { c.resume() } else { done = c }
+            }
+        } onCancel: {
+            Task { await self.requestExit() }
+        }
     }
 
     public func requestExit() {
@@ -170,7 +198,6 @@ public actor Coordinator {
         }
         try? await Task.sleep(for: .milliseconds(100))
         for peer in peers.values { peer.connection.close() }
-        for task in tasks { task.cancel() }
         await listener?.close()
     }
 
@@ -191,17 +218,14 @@ public actor Coordinator {
         peers[id] = Peer(connection: connection, name: connection.peer, role: nil, challenge: challenge, since: now,
                          lastHeard: now)
         connection.send(.control(.challenge(challenge)))
-        tasks.append(Task { [weak self] in
+        tasks.spawn { [self] in
             do {
-                for try await frame in connection.inbound {
-                    guard let self else { return }
-                    await self.received(frame, from: id)
-                }
-                await self?.lost(id, reason: "closed the connection")
+                for try await frame in connection.inbound { await self.received(frame, from: id) }
+                await self.lost(id, reason: "closed the connection")
             } catch {
-                await self?.lost(id, reason: "\(error)")
+                await self.lost(id, reason: "\(error)")
             }
-        })
+        }
     }
 
     private func send(_ peer: Int, _ message: ControlMessage) {
@@ -280,11 +304,7 @@ public actor Coordinator {
         guard let peer = peers[id] else { return }
         logger.warning("rejecting \(peer.name): \(message)")
         peer.connection.send(.control(.error(ErrorReport(kind: kind, reporter: "coordinator", message: message))))
-        let connection = peer.connection
-        Task {
-            try? await Task.sleep(for: .milliseconds(100))
-            connection.close()
-        }
+        deadlines.schedule(.close(peer.connection), after: .milliseconds(100))
     }
 
     private func lost(_ id: Int, reason: String) {
@@ -306,12 +326,8 @@ public actor Coordinator {
                                              message: "rank \(rank) (pid \(job.workers[rank]!.pid)) lost: \(reason)")
                     // A rank that leaves just after an error it was told of is a consequence, not the
                     // cause: the specific report (an aggregator's mismatch) gets a moment to arrive first.
-                    let jobID = job.id
                     job.pendingLoss = report
-                    Task { [weak self] in
-                        try? await Task.sleep(for: .milliseconds(300))
-                        await self?.failUnlessOver(jobID, report)
-                    }
+                    deadlines.schedule(.failWithPendingLoss(job.id), after: .milliseconds(300))
                 }
                 job.workers.removeValue(forKey: rank)
                 finishIfOver(job)
@@ -576,6 +592,7 @@ public actor Coordinator {
 
     private func tick() {
         let now = ContinuousClock.now
+        for action in deadlines.due(now: now) { perform(action) }
         // Connections that never prove their key, and tools that fell silent, are closed.
         for (id, peer) in peers {
             if peer.role == nil, now - peer.since > configuration.helloTimeout {
@@ -675,17 +692,32 @@ public actor Coordinator {
             key = ReplayKey(generator: g, collective: first.collective, dtype: dtype, op: first.op, count: first.count,
                             root: first.root, algorithm: first.algorithm, job: job.id)
         }
-        let expected: [UInt64]
         if let key, let cached = replayCache[key] {
-            expected = cached
-        } else {
-            expected = replay.expectedDigests()
-            if let key {
-                if replayCache.count >= 8 { replayCache.removeAll() }
-                replayCache[key] = expected
-            }
+            conclude(job, record, expected: cached)
+            return
         }
-        for (rank, report) in reports {
+        // The replay runs off the actor: a 64 MiB replay must not hold up other peers' messages.
+        let (jobID, seq, replayKey) = (job.id, first.opSeq, key)
+        tasks.spawn { [self] in
+            let expected = replay.expectedDigests()
+            await self.replayed(jobID, seq, replayKey, expected)
+        }
+    }
+
+    private func replayed(_ jobID: UInt32, _ seq: UInt64, _ key: ReplayKey?, _ expected: [UInt64]) {
+        if let key {
+            if replayCache.count >= 8 { replayCache.removeAll() }
+            replayCache[key] = expected
+        }
+        guard let job = jobs[jobID], !job.isOver, let record = job.operations[seq] else { return }
+        conclude(job, record, expected: expected)
+    }
+
+    /// Verdicts from the replay's digests: bit-exact ranks are told at once; a rank whose digests
+    /// differ is asked for the differing chunks, to name the first differing element.
+    private func conclude(_ job: Job, _ record: OpRecord, expected: [UInt64]) {
+        let first = record.first
+        for (rank, report) in record.reports {
             let holds = first.count > 0 && (first.collective == .allreduce || first.collective == .broadcast
                                             || (first.collective == .reduce && rank == first.root))
             if !holds {
@@ -778,25 +810,24 @@ public actor Coordinator {
         // A stall shows at every level above the silent rank; wait briefly for all reports and
         // name the most specific one (the fewest ranks), which is the rank actually missing.
         if job.pendingTimeout == nil {
-            let jobID = job.id
-            Task { [weak self] in
-                try? await Task.sleep(for: .milliseconds(1500))
-                await self?.failWithPendingTimeout(jobID)
-            }
+            deadlines.schedule(.failWithPendingTimeout(job.id), after: .milliseconds(1500))
         }
         if job.pendingTimeout == nil || report.ranks.count < job.pendingTimeout!.ranks.count {
             job.pendingTimeout = report
         }
     }
 
-    private func failUnlessOver(_ id: UInt32, _ report: ErrorReport) {
-        guard let job = jobs[id], !job.isOver else { return }
-        fail(job, report)
-    }
-
-    private func failWithPendingTimeout(_ id: UInt32) {
-        guard let job = jobs[id], let report = job.pendingTimeout else { return }
-        fail(job, report)
+    private func perform(_ action: TimedAction) {
+        switch action {
+        case .close(let connection):
+            connection.close()
+        case .closeJob(let id):
+            closeJob(id)
+        case .failWithPendingTimeout(let id):
+            if let job = jobs[id], let report = job.pendingTimeout { fail(job, report) }
+        case .failWithPendingLoss(let id):
+            if let job = jobs[id], !job.isOver, let report = job.pendingLoss { fail(job, report) }
+        }
     }
 
     /// Fails a job: records the first cause and tells every rank, so no one waits forever.
@@ -809,11 +840,7 @@ public actor Coordinator {
             if let agg = aggregators[node] { send(agg.peer, .error(report)) }
         }
         // Ranks that already failed may never say done; give them a moment, then close the job.
-        let id = job.id
-        Task { [weak self] in
-            try? await Task.sleep(for: .seconds(2))
-            await self?.closeJob(id)
-        }
+        deadlines.schedule(.closeJob(job.id), after: .seconds(2))
     }
 
     private func finishIfOver(_ job: Job) {

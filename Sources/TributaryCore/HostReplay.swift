@@ -1,7 +1,7 @@
 /// Recomputes, on the host, exactly what the fabric computes: the same kernels folded in the same
 /// tree order (`((c0 ⊕ c1) ⊕ c2) ⊕ …` at every node), one chunk at a time so memory stays bounded
 /// by the chunk size and the tree depth, whatever the message size.
-public struct HostReplay {
+public struct HostReplay: Sendable {
     public let tree: AggregationTree
     public let collective: Collective
     public let dtype: DType
@@ -12,11 +12,11 @@ public struct HostReplay {
     /// Tree order (in-network) or ring order (host ring); they give different float bits.
     public let algorithm: Algorithm
     /// Fills `count` elements of `rank`'s input starting at element `offset`.
-    public let input: (_ rank: Int, _ offset: Int, _ count: Int, _ into: UnsafeMutableRawPointer) -> Void
+    public let input: @Sendable (_ rank: Int, _ offset: Int, _ count: Int, _ into: UnsafeMutableRawPointer) -> Void
 
     public init(tree: AggregationTree, collective: Collective, dtype: DType, op: ReduceOp, count: Int, root: Int,
                 chunkElements: Int, algorithm: Algorithm = .inNetwork,
-                input: @escaping (_ rank: Int, _ offset: Int, _ count: Int, _ into: UnsafeMutableRawPointer) -> Void) {
+                input: @escaping @Sendable (_ rank: Int, _ offset: Int, _ count: Int, _ into: UnsafeMutableRawPointer) -> Void) {
         self.tree = tree
         self.collective = collective
         self.dtype = dtype
