@@ -90,6 +90,9 @@ public actor AggregatorDaemon {
     /// Where children reach this daemon once `run` has started listening.
     public var dataEndpoint: Endpoint? { listener?.endpoint }
 
+    /// Jobs installed here now (each with its slot pool and connections): zero once they have ended.
+    public var jobCount: Int { jobs.count }
+
     /// Serves until the coordinator says shutdown (returns) or is lost (throws), or the task is
     /// cancelled. Every task it starts runs inside it: when it returns, nothing of it is left.
     public func run() async throws {

@@ -142,6 +142,14 @@ public actor Coordinator {
     /// The endpoint peers reach once `start` has returned.
     public var endpoint: Endpoint? { listener?.endpoint }
 
+    /// What the coordinator holds now, for `tributary jobs` and for tests that check nothing of a
+    /// finished job stays: live jobs, connected peers, jobs holding switch resources, operation
+    /// records in flight, queued jobs and pending deadlines.
+    public var holdings: (jobs: Int, peers: Int, admitted: Int, operations: Int, queued: Int, deadlines: Int) {
+        (jobs.count, peers.count, resources.jobs.count, jobs.jobs.reduce(0) { $0 + $1.operations.count }, queue.count,
+         deadlines.count)
+    }
+
     /// Begins listening; returns the real endpoint (port 0 becomes a free port). Connections wait
     /// for `run` to serve them.
     public func start() async throws -> Endpoint {

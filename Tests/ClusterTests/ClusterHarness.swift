@@ -90,10 +90,33 @@ struct ClusterHarness {
         return try Topology.load(path: root.appendingPathComponent("Configs/\(name)").path)
     }
 
-    /// Runs `body` on every rank concurrently and returns each rank's value, in rank order.
-    /// Rank failures are returned, not thrown, so tests can assert on what each rank saw.
-    func run<T: Sendable>(_ body: @escaping @Sendable (Communicator) async throws -> T) async throws
-        -> [Result<T, Error>] {
+    /// A running fabric: the coordinator and the aggregators of the tree over the first `ranks`
+    /// hosts (or of `switches`), as tasks of this process, serving jobs until `stop`.
+    final class Fabric: @unchecked Sendable {
+        let coordinator: Coordinator
+        let aggregators: [AggregatorDaemon]
+        let endpoint: Endpoint
+        let control: any FrameTransport
+        let net: any FrameTransport
+        private let tasks: [Task<Void, Never>]
+
+        init(coordinator: Coordinator, aggregators: [AggregatorDaemon], endpoint: Endpoint, control: any FrameTransport,
+             net: any FrameTransport, tasks: [Task<Void, Never>]) {
+            self.coordinator = coordinator
+            self.aggregators = aggregators
+            self.endpoint = endpoint
+            self.control = control
+            self.net = net
+            self.tasks = tasks
+        }
+
+        func stop() async {
+            for task in tasks { task.cancel() }
+            for task in tasks { await task.value }
+        }
+    }
+
+    func startFabric(switches: [String]? = nil) async throws -> Fabric {
         let net = transport.make("test")
         let control = transport == .rdma ? transport.makeControl("test") : net
         self.control.transport = control
@@ -108,17 +131,18 @@ struct ClusterHarness {
             }(),
             transport: control, logger: Self.logger)
         let endpoint = try await coordinator.start()
-        let coordinatorTask = Task { _ = await coordinator.run() }
+        var tasks = [Task { _ = await coordinator.run() }]
         if let coordinatorRogue { try await coordinatorRogue(endpoint, control) }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
-        var daemons: [Task<Void, Error>] = []
-        for name in startAggregators ? tree.aggregatorsTopDown : [] {
+        var daemons: [AggregatorDaemon] = []
+        for name in startAggregators ? (switches ?? tree.aggregatorsTopDown) : [] {
             let daemon = AggregatorDaemon(
                 configuration: AggregatorConfiguration(switchName: name, coordinator: endpoint,
                                                        dataListen: Endpoint(host: transport.aggregatorHost, port: 0),
                                                        daemonKey: credentials.daemonKey!, stallTimeout: stallTimeout),
                 control: control, data: net, logger: Self.logger)
-            daemons.append(Task { try await daemon.run() })
+            daemons.append(daemon)
+            tasks.append(Task { _ = try? await daemon.run() })
             if let rogue {
                 var endpoint: Endpoint?
                 while endpoint == nil {
@@ -128,18 +152,36 @@ struct ClusterHarness {
                 try await rogue(endpoint!, net)
             }
         }
-        defer {
-            for d in daemons { d.cancel() }
-            coordinatorTask.cancel()
-        }
+        return Fabric(coordinator: coordinator, aggregators: daemons, endpoint: endpoint, control: control, net: net,
+                      tasks: tasks)
+    }
+
+    /// Runs `body` on every rank concurrently and returns each rank's value, in rank order.
+    /// Rank failures are returned, not thrown, so tests can assert on what each rank saw.
+    func run<T: Sendable>(_ body: @escaping @Sendable (Communicator) async throws -> T) async throws
+        -> [Result<T, Error>] {
+        let fabric = try await startFabric()
+        let results = try await runJob(on: fabric, body)
+        await fabric.stop()
+        return results
+    }
+
+    /// One job of `ranks` ranks (on hosts `hosts`, default the first `ranks`) on a running fabric.
+    func runJob<T: Sendable>(on fabric: Fabric, name: String = "default", ranks: Int? = nil, hosts: [String]? = nil,
+                             jobSecret secret: String? = nil,
+                             _ body: @escaping @Sendable (Communicator) async throws -> T) async throws
+        -> [Result<T, Error>] {
+        let ranks = ranks ?? self.ranks
         let timeout = operationTimeout
-        let (clientKey, jobSecret, slotRequest) = (credentials.clientKey, self.jobSecret, self.slotRequest)
+        let (clientKey, jobSecret, slotRequest) = (credentials.clientKey, secret ?? self.jobSecret, self.slotRequest)
+        let (endpoint, control, net, transport) = (fabric.endpoint, fabric.control, fabric.net, self.transport)
         return try await withThrowingTaskGroup(of: (Int, Result<T, Error>).self) { group in
             for rank in 0..<ranks {
                 group.addTask {
                     do {
                         var configuration = WorkerConfiguration(
-                            coordinator: endpoint, rank: rank, worldSize: ranks, clientKey: clientKey,
+                            coordinator: endpoint, jobName: name, rank: rank, worldSize: ranks,
+                            host: hosts.map { $0[rank] }, clientKey: clientKey,
                             jobSecret: jobSecret, operationTimeout: timeout, joinTimeout: .seconds(30),
                             ringListen: Endpoint(host: transport.workerHost, port: 0))
                         configuration.slotRequest = slotRequest
