@@ -29,6 +29,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Workers register their buffers with the data transport once (zero-copy sends over RDMA).")
     var registerBuffers = true
     @Option(help: "Workers (default: one per host).") var workers: Int?
+    @Option(help: "Concurrent jobs sharing the fabric (the workers split among them, interleaved over the hosts, so they share switches and links); reports each job's bandwidth and the fairness between them.")
+    var jobs: Int = 1
     @Option(help: "innetwork, ring or both.") var algo: String = "both"
     @Option(help: "Draw bandwidth against size for every algorithm to this SVG file.") var plot: String?
     @Flag(help: "Only measure and print the machine limits.") var limits = false
@@ -102,6 +104,9 @@ struct BenchCommand: ParsableCommand {
         guard ranks > 0, ranks <= topology.hosts.count else {
             throw ValidationError("--workers must be in 1...\(topology.hosts.count) for \(config)")
         }
+        guard jobs >= 1, ranks % jobs == 0, ranks / jobs >= 1 else {
+            throw ValidationError("--jobs must divide the \(ranks) workers")
+        }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
         try MachineCapacity.checkCluster(command: "bench", workers: ranks, daemons: tree.nodes.count + 1,
                                          maxCount: e.bytes / max(1, d.size))
@@ -144,6 +149,8 @@ struct BenchCommand: ParsableCommand {
                     }
                 })
             runner.fabric = session.map { ($0.state, $0.path) }
+            runner.jobs = jobs
+            runner.jobName = "bench"
             runner.windowMode = mode
             runner.aggregatorAddress = aggregatorAddress
             runner.workerAddress = workerAddress
@@ -159,10 +166,27 @@ struct BenchCommand: ParsableCommand {
             if modes.count > 1 || fabric {
                 print("# windows: \(mode.rawValue) — \(summary.path)")
             }
-            let report = BenchReport(summary: summary, limits: measured, tree: tree, dtype: d, op: o, ranks: ranks,
+            let report = BenchReport(summary: summary, limits: measured, tree: tree, dtype: d, op: o, ranks: ranks / jobs,
                                      latencyUpTo: latencyUpTo.bytes, aggregatorPeakBytes: outcome.aggregatorPeakBytes,
                                      topology: topology, fabric: session?.state)
-            print(report.table())
+            if jobs > 1 {
+                var reports: [BenchReport] = []
+                for job in outcome.jobSummaries {
+                    let r = BenchReport(summary: job, limits: measured, tree: tree, dtype: d, op: o, ranks: ranks / jobs,
+                                        latencyUpTo: latencyUpTo.bytes, aggregatorPeakBytes: outcome.aggregatorPeakBytes,
+                                        topology: topology, fabric: session?.state)
+                    print("# job \(job.jobName) (\(ranks / jobs) ranks): \(job.path)")
+                    print(r.table())
+                    reports.append(r)
+                }
+                print(BenchReport.fairness(reports))
+                if reports.contains(where: { $0.wrong > 0 }) {
+                    writeStderr("tributary bench: results were not bit-exact")
+                    failed = true
+                }
+            } else {
+                print(report.table())
+            }
             let suffix = modes.count > 1 ? "-\(mode.rawValue)" : ""
             if let json {
                 let encoder = JSONEncoder()
@@ -371,5 +395,31 @@ struct BenchReport: Codable {
 
     private func pad(_ s: String, _ width: Int) -> String {
         s.count >= width ? s + " " : String(repeating: " ", count: width - s.count) + s
+    }
+}
+
+extension BenchReport {
+    /// How evenly concurrent jobs shared the fabric: each job's algbw at the largest size of every
+    /// algorithm, their sum, and Jain's fairness index (Σx)² / (n·Σx²) — 1 when every job got the
+    /// same share, 1/n when one job took everything.
+    static func fairness(_ reports: [BenchReport]) -> String {
+        var lines: [String] = []
+        let algorithms = Set(reports.flatMap { $0.rows.map(\.algorithm) }).sorted { $0.rawValue < $1.rawValue }
+        for algorithm in algorithms {
+            let shares = reports.compactMap { report -> (Int, Double)? in
+                let rows = report.rows.filter { $0.algorithm == algorithm }
+                guard let top = rows.max(by: { $0.bytes < $1.bytes }) else { return nil }
+                return (top.bytes, top.algbw)
+            }
+            guard shares.count == reports.count, let bytes = shares.first?.0 else { continue }
+            let x = shares.map(\.1)
+            let sum = x.reduce(0, +)
+            let squares = x.map { $0 * $0 }.reduce(0, +)
+            let jain = squares > 0 ? sum * sum / (Double(x.count) * squares) : 0
+            lines.append(String(format: "# fairness, %@ at %@: algbw per job %@ GB/s, sum %.3f GB/s, Jain index %.3f",
+                                algorithm.rawValue, TopologyUnits.formatSize(bytes),
+                                x.map { String(format: "%.3f", $0) }.joined(separator: " / "), sum, jain))
+        }
+        return lines.joined(separator: "\n")
     }
 }

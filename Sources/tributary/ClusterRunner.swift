@@ -34,6 +34,8 @@ struct ClusterRunner {
 
     struct Outcome {
         var summary: JobSummary?
+        /// Every job's summary when several ran at once (job order), else just `summary`.
+        var jobSummaries: [JobSummary] = []
         var failure: String?
         /// Peak resident memory (VmHWM) of every aggregator, read just before it was stopped.
         var aggregatorPeakBytes: [String: Int]
@@ -54,8 +56,11 @@ struct ClusterRunner {
         }
     }
 
-    /// The job's name on its fabric (one job per launch).
+    /// The job's name on its fabric.
     var jobName = "launch"
+    /// Concurrent jobs sharing the fabric (bench --jobs): job j takes every `jobs`-th host from j,
+    /// so the jobs spread over the same switches and share their links. Names `<jobName>-<j>`.
+    var jobs = 1
 
     /// serve + workers + stop: the fabric's daemons for the tree's switches, one worker per rank,
     /// supervised until every worker has ended; then every process is stopped, whatever happened.
@@ -70,8 +75,10 @@ struct ClusterRunner {
         server.windowMode = windowMode
         server.aggregatorAddress = aggregatorAddress
         server.fabric = fabric
-        let jobSummaryFile = "\(server.summaryDirectory)/\(Coordinator.fileName(jobName)).json"
-        try? FileManager.default.removeItem(atPath: jobSummaryFile)
+        let names = jobs == 1 ? [jobName] : (0..<jobs).map { "\(jobName)-\($0)" }
+        let summaryFiles = names.map { "\(server.summaryDirectory)/\(Coordinator.fileName($0)).json" }
+        for file in summaryFiles { try? FileManager.default.removeItem(atPath: file) }
+        let allSummaries = { summaryFiles.allSatisfy { FileManager.default.fileExists(atPath: $0) } }
         try? FileManager.default.removeItem(atPath: summaryFile)
         var failure: String?
         var peaks: [String: Int] = [:]
@@ -84,25 +91,29 @@ struct ClusterRunner {
             return Outcome(summary: nil, failure: "\(error)", aggregatorPeakBytes: [:],
                            processes: supervisor.children.count)
         }
-        let jobSecret = JobSecret.generate()
         var workerChildren: [ProcessSupervisor.Child] = []
-        for rank in 0..<workers {
-            let host = tree.hosts[rank]
-            var arguments = [
-                "worker", "--coordinator", "\(running.endpoint.coordinator)", "--client-key-file", server.clientKeyFile,
-                "--job", jobName, "--rank", "\(rank)", "--size", "\(workers)", "--timeout", "\(opTimeout)",
-                "--log-level", "warning", "--host", host,
-            ] + transportArguments
-            var wrapper: [String] = []
-            if let fabric, let node = fabric.state.plan.node(host) {
-                arguments += ["--ring-listen", "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", host]
-                wrapper = FabricServer.inNamespace(node.namespace)
-            } else {
-                arguments += ["--ring-listen", "\(workerAddress):0"]
+        let size = workers / jobs
+        for (job, name) in names.enumerated() {
+            let jobSecret = JobSecret.generate()
+            for rank in 0..<size {
+                let index = rank * jobs + job
+                let host = tree.hosts[index]
+                var arguments = [
+                    "worker", "--coordinator", "\(running.endpoint.coordinator)", "--client-key-file", server.clientKeyFile,
+                    "--job", name, "--rank", "\(rank)", "--size", "\(size)", "--timeout", "\(opTimeout)",
+                    "--log-level", "warning", "--host", host,
+                ] + transportArguments
+                var wrapper: [String] = []
+                if let fabric, let node = fabric.state.plan.node(host) {
+                    arguments += ["--ring-listen", "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", host]
+                    wrapper = FabricServer.inNamespace(node.namespace)
+                } else {
+                    arguments += ["--ring-listen", "\(workerAddress):0"]
+                }
+                workerChildren.append(try supervisor.start(
+                    name: jobs == 1 ? "worker-\(rank)" : "worker-\(job)-\(rank)", arguments: arguments + workerArguments,
+                    wrapper: wrapper, environment: [JobSecret.environmentVariable: jobSecret]))
             }
-            workerChildren.append(try supervisor.start(
-                name: "worker-\(rank)", arguments: arguments + workerArguments, wrapper: wrapper,
-                environment: [JobSecret.environmentVariable: jobSecret]))
         }
         // Supervise: the job is over when every worker has ended; a daemon or worker failing first ends the run.
         let deadline = Date().addingTimeInterval(TimeInterval(timeout))
@@ -125,7 +136,7 @@ struct ClusterRunner {
             if let (child, how) = supervisor.firstFailed(except: ["coordinator"]) {
                 // Let the coordinator record the cause reported over the control plane (it closes a
                 // failed job after two seconds and writes its summary).
-                waitUntil(seconds: 4) { FileManager.default.fileExists(atPath: jobSummaryFile) }
+                waitUntil(seconds: 4, allSummaries)
                 failure = "\(child.name) (pid \(child.process.processIdentifier)) \(how)\n" + supervisor.tail(child)
                 break
             }
@@ -142,16 +153,19 @@ struct ClusterRunner {
             usleep(50_000)
         }
         // The coordinator writes the summary as the last rank says done; give it a moment.
-        waitUntil(seconds: 5) { FileManager.default.fileExists(atPath: jobSummaryFile) }
+        waitUntil(seconds: 5, allSummaries)
         supervisor.stopAll()
-        var summary: JobSummary?
-        if let data = FileManager.default.contents(atPath: jobSummaryFile) {
-            summary = try? JSONDecoder().decode(JobSummary.self, from: data)
+        let summaries = summaryFiles.compactMap { file in
+            FileManager.default.contents(atPath: file).flatMap { try? JSONDecoder().decode(JobSummary.self, from: $0) }
+        }
+        if let first = summaryFiles.first, let data = FileManager.default.contents(atPath: first) {
             try? data.write(to: URL(fileURLWithPath: summaryFile))
         }
-        if summary == nil && failure == nil { failure = "the coordinator wrote no summary (\(jobSummaryFile))" }
-        if failure == nil, let f = summary?.failure { failure = f }
-        return Outcome(summary: summary, failure: failure, aggregatorPeakBytes: peaks,
+        if summaries.count < names.count && failure == nil {
+            failure = "the coordinator wrote \(summaries.count) of \(names.count) job summaries (\(server.summaryDirectory))"
+        }
+        if failure == nil, let f = summaries.compactMap(\.failure).first { failure = f }
+        return Outcome(summary: summaries.first, jobSummaries: summaries, failure: failure, aggregatorPeakBytes: peaks,
                        processes: supervisor.children.count)
     }
 
