@@ -74,6 +74,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: [
             "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore", "TributaryTestSupport",
         ]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "TributaryCore"]),
         .testTarget(name: "AuthenticationTests", dependencies: ["Authentication", "Transport", "TributaryCore"]),
         .testTarget(name: "ClusterTests", dependencies: [
             "Authentication", "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore", "Aggregator", "Worker",

@@ -456,37 +456,19 @@ public actor Coordinator {
         }
         queue.remove(job: job.id)
         job.grant = grant.slotsPerSwitch
-        // Streaming parameters: chunks fit the smallest slot, windows the smallest granted pool.
-        let slots = grant.slotsPerSwitch.values.min() ?? 1
-        var slotBytes = Int.max
-        for name in tree.nodes.keys {
-            slotBytes = min(slotBytes, configuration.topology.switch(named: name)?.aggregation?.slotBytes ?? 8)
-        }
-        let chunk = max(8, min(configuration.chunkBytes, slotBytes) / 8 * 8)
-        var window = configuration.window
-        var windowWhy = "fixed"
+        var pathToRoot: ((String) -> (latency: Double, rate: Double)?)?
         if configuration.distanceAware, let profile = configuration.pathProfile {
-            // Credits must cover the round trip of the longest path at its bottleneck rate, with
-            // headroom for jitter: window ≥ 1.5 × BDP / chunk (+1 so a chunk is always in flight).
-            var bdp = 0.0
-            for rank in 0..<job.worldSize {
-                if let p = profile(job.workers[rank]!.host, tree.root) {
-                    bdp = max(bdp, p.rate / 8 * 2 * p.latency)
-                }
-            }
-            let needed = Int((1.5 * bdp / Double(chunk)).rounded(.up)) + 1
-            window = max(window, needed)
-            windowWhy = "distance-aware: longest-path BDP \(Int(bdp)) B"
+            pathToRoot = { host in profile(host, tree.root) }
         }
-        job.streaming = StreamingParameters(chunkBytes: chunk, window: max(1, min(window, slots)))
-        if window > slots { windowWhy += ", capped by \(slots) slots" }
-        job.windowReason = windowWhy
-        let levels = tree.aggregatorsTopDown.map { tree.nodes[$0]!.level }
-        job.path = "in-network: tree \(tree.root) over \(tree.nodes.count) switches, \((levels.max() ?? 0) + 1) levels, "
-            + "window \(job.streaming!.window)"
+        let plan = StreamingPlan(tree: tree, topology: configuration.topology, grant: grant.slotsPerSwitch,
+                                 chunkBytes: configuration.chunkBytes, window: configuration.window,
+                                 pathToRoot: pathToRoot)
+        job.streaming = plan.parameters
+        job.windowReason = plan.windowReason
+        job.path = plan.path
         job.phase = .assigning(level: 0)
         logger.info("tree built", metadata: ["job": "\(job.id)", "root": "\(tree.root)",
-                                             "switches": "\(tree.nodes.count)", "chunk": "\(chunk)",
+                                             "switches": "\(tree.nodes.count)", "chunk": "\(plan.parameters.chunkBytes)",
                                              "window": "\(job.streaming!.window) (\(job.windowReason))"])
         assignLevel(job, 0)
     }

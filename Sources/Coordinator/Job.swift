@@ -105,7 +105,8 @@ final class Job {
     func summary(tree treeText: String) -> JobSummary {
         let inFlight = operations.keys.sorted().map { summaryOperation(operations[$0]!) }
         return JobSummary(job: id, jobName: name, worldSize: worldSize, tree: treeText, path: path,
-                          operations: completed + inFlight, failure: failure?.description)
+                          operations: (completed + inFlight).sorted { $0.opSeq < $1.opSeq },
+                          failure: failure?.description)
     }
 
     /// What `tributary jobs` shows; nothing secret.
