@@ -93,13 +93,7 @@ struct BenchCommand: ParsableCommand {
             print("# limits (medians, this run): \(measured.headline)")
             return
         }
-        let topology: Topology
-        do {
-            topology = try Topology.load(path: config)
-        } catch {
-            writeStderr("tributary bench: \(error)")
-            throw ExitCode(2)
-        }
+        let topology = try loadTopology(config, command: "bench")
         let ranks = workers ?? topology.hosts.count
         guard ranks > 0, ranks <= topology.hosts.count else {
             throw ValidationError("--workers must be in 1...\(topology.hosts.count) for \(config)")

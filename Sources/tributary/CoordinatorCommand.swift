@@ -63,13 +63,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.coordinator")
-        let topology: Topology
-        do {
-            topology = try Topology.load(path: config)
-        } catch {
-            writeStderr("tributary coordinator: \(error)")
-            throw ExitCode(2)
-        }
+        let topology = try loadTopology(config, command: "coordinator")
         let credentials = try keys.credentials()
         let transport = TCPTransport(localName: "coordinator")
         var configuration = CoordinatorConfiguration(

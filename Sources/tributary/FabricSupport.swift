@@ -125,11 +125,13 @@ struct FabricCommand: ParsableCommand {
     }
 }
 
-func loadTopology(_ path: String) throws -> Topology {
+/// Loads a topology file for a command: a bad file is one line on stderr naming the file and line,
+/// and exit status 2, the same for every command.
+func loadTopology(_ path: String, command: String? = nil) throws -> Topology {
     do {
         return try Topology.load(path: path)
     } catch {
-        writeStderr("tributary: \(error)")
+        writeStderr("tributary\(command.map { " \($0)" } ?? ""): \(error)")
         throw ExitCode(2)
     }
 }

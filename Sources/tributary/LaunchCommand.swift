@@ -53,13 +53,7 @@ struct LaunchCommand: AsyncParsableCommand {
 
     func run() async throws {
         lineBufferStandardOutput()
-        let topology: Topology
-        do {
-            topology = try Topology.load(path: config)
-        } catch {
-            writeStderr("tributary launch: \(error)")
-            throw ExitCode(2)
-        }
+        let topology = try loadTopology(config, command: "launch")
         let n = workers ?? topology.hosts.count
         guard n > 0, n <= topology.hosts.count else {
             throw ValidationError("--workers must be in 1...\(topology.hosts.count) for \(config)")

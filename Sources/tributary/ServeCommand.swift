@@ -52,13 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         lineBufferStandardOutput()
-        let topology: Topology
-        do {
-            topology = try Topology.load(path: config)
-        } catch {
-            writeStderr("tributary serve: \(error)")
-            throw ExitCode(2)
-        }
+        let topology = try loadTopology(config, command: "serve")
         let served = try servedSwitches(topology)
         let (transport, transportReason) = try ClusterRunner.resolveTransport(
             common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: aggregatorAddress)

@@ -17,13 +17,7 @@ struct TopoCommand: ParsableCommand {
     var dot = false
 
     func run() throws {
-        let topology: Topology
-        do {
-            topology = try Topology.load(path: config)
-        } catch {
-            writeStderr("tributary topo: \(error)")
-            throw ExitCode(2)
-        }
+        let topology = try loadTopology(config, command: "topo")
         let n = ranks ?? topology.hosts.count
         guard n > 0, n <= topology.hosts.count else {
             throw ValidationError("--ranks must be in 1...\(topology.hosts.count) for \(config)")

@@ -4,10 +4,8 @@ import Foundation
 import Testing
 import Transport
 import TributaryCore
+import TributaryTestSupport
 import Worker
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The probe a hostile but fair user runs against a fabric: strangers without the fabric's key,
 /// and tenants holding the client key but not the job's secret, try to end, fake or join a running
@@ -61,6 +59,11 @@ import Glibc
                 let joinReply = try await RogueClient.control([join], as: .worker, key: credentials.clientKey,
                                                               to: coordinator, over: net)
                 #expect(joinReply.contains("does not hold job default's secret"), "\(joinReply)")
+                // A rank's ring listener closes once its predecessor has proved the job key: nobody
+                // can take that place afterwards.
+                if transport != .rdma, let next = comm.assignment.ringNext {
+                    await #expect(throws: TransportError.self) { _ = try await net.connect(to: next) }
+                }
             }
             // The job goes on, whole.
             try await comm.allreduce(&a, op: .sum)
@@ -81,26 +84,26 @@ import Glibc
         }
         harness.coordinatorRogue = { endpoint, _ in
             // Ten silent connections: eight wait for their timeout, two are closed at once.
-            let sockets = try (0..<10).map { _ in try RawTCP.connect(endpoint) }
+            let sockets = try (0..<10).map { _ in try RawSocket.connect(endpoint) }
             defer { sockets.forEach { close($0) } }
             let start = ContinuousClock.now
             var closedAt: [Duration] = []
             var challenged = 0
             for fd in sockets {
                 // A connection within the cap is challenged first; one past it is closed unanswered.
-                if !RawTCP.readUntilClosed(fd).isEmpty { challenged += 1 }
+                if !RawSocket.readAll(fd).isEmpty { challenged += 1 }
                 closedAt.append(ContinuousClock.now - start)
             }
             #expect(challenged == 8, "connections past the cap of 8 were served")
             #expect(closedAt.allSatisfy { $0 < .seconds(3) }, "silent connections stayed open: \(closedAt)")
             // A preamble announcing the largest control body: refused by size, nothing allocated.
-            let fd = try RawTCP.connect(endpoint)
+            let fd = try RawSocket.connect(endpoint)
             defer { close(fd) }
             var header: [UInt8] = []
             WireFormat.appendPreamble(kind: .control, bodyLength: WireFormat.defaultMaxControlBody, into: &header)
-            RawTCP.write(fd, header)
+            RawSocket.write(fd, header)
             var accumulator = FrameAccumulator()
-            let frames = (try? accumulator.feed(RawTCP.readUntilClosed(fd))) ?? []
+            let frames = (try? accumulator.feed(RawSocket.readAll(fd))) ?? []
             let errors = frames.compactMap { frame -> ErrorReport? in
                 if case .control(.error(let r)) = frame { return r }
                 return nil
@@ -114,45 +117,5 @@ import Glibc
             return a
         }
         for r in results { #expect(try r.get() == [Int32](repeating: 6, count: 10)) }
-    }
-}
-
-/// Plain blocking sockets, so bytes go out exactly as written.
-enum RawTCP {
-    static func connect(_ endpoint: Endpoint) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
-        inet_pton(AF_INET, endpoint.host, &addr.sin_addr)
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard rc == 0 else {
-            close(fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
-        return fd
-    }
-
-    static func write(_ fd: Int32, _ bytes: [UInt8]) {
-        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-    }
-
-    /// Everything the peer sends until it closes (or 5 s of silence).
-    static func readUntilClosed(_ fd: Int32) -> [UInt8] {
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n <= 0 { break }
-            received += buffer[0..<n]
-        }
-        return received
     }
 }

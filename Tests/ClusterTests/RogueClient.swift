@@ -3,6 +3,7 @@ import Foundation
 import Transport
 @testable import TransportRDMA
 import TributaryCore
+import TributaryTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -90,27 +91,10 @@ enum RogueClient {
 
     /// Plain blocking socket: the bytes go out exactly as given.
     private static func socketExchange(_ bytes: [UInt8], endpoint: Endpoint) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
+        let fd = try RawSocket.connect(endpoint)
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
-        inet_pton(AF_INET, endpoint.host, &addr.sin_addr)
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n <= 0 { break }
-            received += buffer[0..<n]
-        }
+        RawSocket.write(fd, bytes)
+        let received = RawSocket.readAll(fd)
         var acc = FrameAccumulator()
         for frame in (try? acc.feed(received)) ?? [] {
             if case .control(.error(let r)) = frame { return r.description }
