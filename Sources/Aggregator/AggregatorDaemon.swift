@@ -246,8 +246,8 @@ public actor AggregatorDaemon {
 
     private func serveChild(_ connection: any FrameConnection) async {
         guard unauthenticated < configuration.maxUnauthenticated else {
-            logger.warning(Logger.Message(stringLiteral: "closing data connection from \(connection.peer): \(unauthenticated) connections have not "
-                           + "authenticated yet (limit \(configuration.maxUnauthenticated))"))
+            let limit = configuration.maxUnauthenticated
+            logger.warning("closing data connection from \(connection.peer): \(unauthenticated) not yet authenticated (limit \(limit))")
             connection.close()
             return
         }

@@ -121,6 +121,8 @@ public actor Coordinator {
         var role: Role?
         /// The nonce its hello must answer.
         let challenge: Challenge
+        /// Refused: its connection closes shortly, and nothing more it sends is heard.
+        var rejected = false
         let since: ContinuousClock.Instant
         var lastHeard: ContinuousClock.Instant
     }
@@ -214,8 +216,8 @@ public actor Coordinator {
     private func accept(_ connection: any FrameConnection) {
         let unauthenticated = peers.values.count { $0.role == nil }
         guard unauthenticated < configuration.maxUnauthenticated else {
-            logger.warning(Logger.Message(stringLiteral: "closing connection from \(connection.peer): \(unauthenticated) connections have not "
-                           + "authenticated yet (limit \(configuration.maxUnauthenticated))"))
+            let limit = configuration.maxUnauthenticated
+            logger.warning("closing connection from \(connection.peer): \(unauthenticated) not yet authenticated (limit \(limit))")
             connection.close()
             return
         }
@@ -241,7 +243,7 @@ public actor Coordinator {
     }
 
     private func received(_ frame: Frame, from id: Int) {
-        guard var peer = peers[id] else { return }
+        guard var peer = peers[id], !peer.rejected else { return }
         guard case .control(let message) = frame else {
             reject(id, .protocolViolation, "data chunk on the control plane")
             return
@@ -284,8 +286,8 @@ public actor Coordinator {
         }
         guard let key = configuration.credentials.key(for: hello.role), hello.role != .coordinator,
               Handshake.verify(hello, answering: peer.challenge, key: key) else {
-            logger.warning(Logger.Message(stringLiteral: "refused \(hello.role.rawValue) \(hello.name) from \(peer.connection.peer): it did not prove "
-                           + "the fabric's \(hello.role == .aggregator ? "daemon" : "client") key"))
+            let keyName = hello.role == .aggregator ? "daemon" : "client"
+            logger.warning("refused \(hello.role.rawValue) \(hello.name) from \(peer.connection.peer): no proof of the \(keyName) key")
             reject(id, .unauthenticated, "\(hello.role.rawValue) \(hello.name) did not prove the fabric's key")
             return
         }
@@ -309,7 +311,8 @@ public actor Coordinator {
     }
 
     private func reject(_ id: Int, _ kind: ErrorReport.Kind, _ message: String) {
-        guard let peer = peers[id] else { return }
+        guard let peer = peers[id], !peer.rejected else { return }
+        peers[id]?.rejected = true
         logger.warning("rejecting \(peer.name): \(message)")
         peer.connection.send(.control(.error(ErrorReport(kind: kind, reporter: "coordinator", message: message))))
         deadlines.schedule(.close(peer.connection), after: .milliseconds(100))
@@ -781,8 +784,8 @@ public actor Coordinator {
             job = senderJob
         }
         guard let job else {
-            logger.warning(Logger.Message(stringLiteral: "ignored an error report from \(peers[id]?.name ?? "a peer") about a job it is not part "
-                           + "of: \(report)"))
+            let sender = peers[id]?.name ?? "a peer"
+            logger.warning("ignored an error report from \(sender) about a job it is not part of: \(report)")
             return
         }
         logger.error("\(report)")

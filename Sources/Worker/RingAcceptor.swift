@@ -47,8 +47,8 @@ extension Communicator {
                 for await connection in listener.connections {
                     guard pending.increment() <= pendingRingLimit else {
                         pending.decrement()
-                        logger.warning(Logger.Message(stringLiteral: "rank \(rank): closing ring connection from \(connection.peer): "
-                                       + "\(pendingRingLimit) connections are still to authenticate"))
+                        let peer = connection.peer
+                        logger.warning("rank \(rank): closing ring connection from \(peer): \(pendingRingLimit) still pending")
                         connection.close()
                         continue
                     }
