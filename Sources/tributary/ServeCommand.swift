@@ -72,12 +72,20 @@ struct ServeCommand: AsyncParsableCommand {
         let signals = SignalWatcher()
         defer { supervisor.stopAll() }
         let running = try server.start(supervisor: supervisor)
-        // Ready when every aggregator has registered: then the endpoint file appears.
+        // Ready when every aggregator has registered: then the endpoint file appears. With --fabric
+        // the coordinator is reachable only inside the fabric's management network, so the check
+        // runs there as `tributary jobs`.
         let client = FabricClient(coordinator: running.endpoint.coordinator, key: running.clientKey)
+        let management = session.map { FabricServer.inNamespace($0.state.plan.managementNamespace) }
         let deadline = ContinuousClock.now + .seconds(30)
         var registered: [String] = []
         while ContinuousClock.now < deadline {
-            if let list = try? await client.jobList() {
+            let list = if let management {
+                try? Self.jobListInNamespace(management, endpointFile: server.coordinatorEndpointFile)
+            } else {
+                try? await client.jobList()
+            }
+            if let list {
                 registered = list.switches
                 if Set(served).isSubset(of: Set(registered)) { break }
             }
@@ -102,8 +110,9 @@ struct ServeCommand: AsyncParsableCommand {
         print("endpoint file: \(endpointPath)")
         print("client key: \(endpoint.clientKeyFile) (mode 0600; share it to let others attach jobs)")
         print("logs and job summaries: \(directory)")
-        print("attach: TRIBUTARY_FABRIC=\(endpointPath) TRIBUTARY_JOB_SECRET=<secret> tributary worker --rank R "
-              + "--size N --job NAME")
+        let inHost = session.map { "ip netns exec \($0.state.plan.node(topology.hosts[0].name)?.namespace ?? "<host ns>") " } ?? ""
+        print("attach: TRIBUTARY_FABRIC=\(endpointPath) TRIBUTARY_JOB_SECRET=<secret> \(inHost)tributary worker --rank R "
+              + "--size N --job NAME" + (session == nil ? "" : " --host \(topology.hosts[0].name) (each rank in its host's namespace)"))
         var reported: Set<String> = []
         while true {
             if let signal = signals.received {
@@ -124,6 +133,21 @@ struct ServeCommand: AsyncParsableCommand {
         }
         supervisor.stopAll()
         print("tributary serve: stopped")
+    }
+
+    /// `tributary jobs --json` run through `wrapper` (a namespace), decoded.
+    private static func jobListInNamespace(_ wrapper: [String], endpointFile: String) throws -> JobList {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: wrapper[0])
+        process.arguments = Array(wrapper.dropFirst()) + [selfExecutable(), "jobs", "--json", "--fabric-endpoint",
+                                                          endpointFile]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return try JSONDecoder().decode(JobList.self, from: data)
     }
 
     private func servedSwitches(_ topology: Topology) throws -> [String] {
