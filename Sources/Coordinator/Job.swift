@@ -111,9 +111,11 @@ final class Job {
 
     /// What `tributary jobs` shows; nothing secret.
     func info(now: ContinuousClock.Instant) -> JobInfo {
-        JobInfo(id: id, name: name, ranks: worldSize, registered: workers.count,
-                phase: failure != nil ? "failed" : phase.name, path: path, slots: grant,
-                operations: completedCount, seconds: (now - created).inSeconds)
+        var shown = path
+        if case .queued(let reason) = phase { shown = "waiting for resources: \(reason)" }
+        return JobInfo(id: id, name: name, ranks: worldSize, registered: workers.count,
+                       phase: failure != nil ? "failed" : phase.name, path: shown, slots: grant,
+                       operations: completedCount, seconds: (now - created).inSeconds)
     }
 }
 

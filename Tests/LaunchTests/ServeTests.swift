@@ -70,7 +70,8 @@ import Testing
             if policy == "queue" {
                 #expect(LaunchTests.waitFor(20) {
                     let live = (try? Self.jobs(endpoint))?["jobs"] as? [[String: Any]] ?? []
-                    return live.contains { $0["name"] as? String == "tenant-c" && $0["phase"] as? String == "queued" }
+                    return live.contains { $0["name"] as? String == "tenant-c" && $0["phase"] as? String == "queued"
+                        && ($0["path"] as? String)?.contains("64 of 64 slots held by jobs") == true }
                 }, "the third job was not shown queued")
             }
             #expect(Self.finish(a) == [0, 0, 0, 0])
