@@ -98,21 +98,16 @@ struct ClusterRunner {
             for rank in 0..<size {
                 let index = rank * jobs + job
                 let host = tree.hosts[index]
-                var arguments = [
+                let place = FabricServer.placement(of: host, fabric: fabric, listenOption: "--ring-listen",
+                                                   address: workerAddress)
+                let arguments = [
                     "worker", "--coordinator", "\(running.endpoint.coordinator)", "--client-key-file", server.clientKeyFile,
                     "--job", name, "--rank", "\(rank)", "--size", "\(size)", "--timeout", "\(opTimeout)",
                     "--log-level", "warning", "--host", host,
-                ] + transportArguments
-                var wrapper: [String] = []
-                if let fabric, let node = fabric.state.plan.node(host) {
-                    arguments += ["--ring-listen", "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", host]
-                    wrapper = FabricServer.inNamespace(node.namespace)
-                } else {
-                    arguments += ["--ring-listen", "\(workerAddress):0"]
-                }
+                ] + transportArguments + place.arguments + workerArguments
                 workerChildren.append(try supervisor.start(
-                    name: jobs == 1 ? "worker-\(rank)" : "worker-\(job)-\(rank)", arguments: arguments + workerArguments,
-                    wrapper: wrapper, environment: [JobSecret.environmentVariable: jobSecret]))
+                    name: jobs == 1 ? "worker-\(rank)" : "worker-\(job)-\(rank)", arguments: arguments,
+                    wrapper: place.wrapper, environment: [JobSecret.environmentVariable: jobSecret]))
             }
         }
         // Supervise: the job is over when every worker has ended; a daemon or worker failing first ends the run.

@@ -42,6 +42,17 @@ struct FabricServer {
 
     static func inNamespace(_ ns: String) -> [String] { ["/usr/sbin/ip", "netns", "exec", ns] }
 
+    /// Where a child playing topology node `name` runs: in the fabric, in its node's namespace and
+    /// listening (`listenOption`) on the node's data address; otherwise on `address`.
+    static func placement(of name: String, fabric: (state: FabricState, path: String)?, listenOption: String,
+                          address: String) -> (arguments: [String], wrapper: [String]) {
+        guard let fabric, let node = fabric.state.plan.node(name) else {
+            return ([listenOption, "\(address):0"], [])
+        }
+        return ([listenOption, "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", name],
+                inNamespace(node.namespace))
+    }
+
     /// Makes the keys, starts the coordinator and waits for its endpoint, then starts the aggregators.
     /// On failure every process it started is stopped and the error says which and why.
     func start(supervisor: ProcessSupervisor) throws -> Running {
@@ -77,18 +88,12 @@ struct FabricServer {
                                   + supervisor.tail(coordinator))
         }
         for name in switches {
-            var arguments = [
+            let place = Self.placement(of: name, fabric: fabric, listenOption: "--listen", address: aggregatorAddress)
+            let arguments = [
                 "aggregator", "--switch", name, "--coordinator", "\(endpoint.coordinator)", "--log-level", logLevel,
                 "--secret-file", secretFile,
-            ] + transportArguments
-            var wrapper: [String] = []
-            if let fabric, let node = fabric.state.plan.node(name) {
-                arguments += ["--listen", "\(node.dataAddress):0", "--fabric-state", fabric.path, "--node", name]
-                wrapper = Self.inNamespace(node.namespace)
-            } else {
-                arguments += ["--listen", "\(aggregatorAddress):0"]
-            }
-            try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: wrapper)
+            ] + transportArguments + place.arguments
+            try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: place.wrapper)
         }
         return Running(supervisor: supervisor, coordinator: coordinator, endpoint: endpoint,
                        clientKey: FabricCredentials(secret: secret).clientKey)
