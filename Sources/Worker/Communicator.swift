@@ -181,16 +181,24 @@ public final class Communicator {
         // Whatever fails below, nothing of the join keeps running.
         var joined = false
         let gate = KeyGate()
+        var ring = RingLinks()
+        var opened: [any FrameConnection] = []
         defer {
             if !joined {
                 for pump in pumps { pump.cancel() }
-                Task { await gate.close() }
+                for connection in opened + [ring.prev].compactMap({ $0 }) { connection.close() }
+                let listener = ring.listener
+                Task {
+                    await gate.close()
+                    await listener?.close()
+                }
             }
         }
         let control: any FrameConnection
         var controlInbound: AsyncThrowingStream<Frame, Error>.AsyncIterator
         do {
             control = try await controlTransport.connect(to: configuration.coordinator)
+            opened.append(control)
             controlInbound = control.inbound.makeAsyncIterator()
             _ = try await Handshake.connect(control, inbound: &controlInbound,
                                             hello: Hello(role: .worker, name: "rank \(rank)"),
@@ -212,7 +220,6 @@ public final class Communicator {
         })
         var events = stream.makeAsyncIterator()
         let deadline = ContinuousClock.now + configuration.joinTimeout
-        var ring = RingLinks()
         let prevRank = (rank + configuration.worldSize - 1) % configuration.worldSize
         /// Ring set-up events can come at any point of the join (the predecessor may be faster).
         func absorbRing(_ event: Event) throws -> Bool {
@@ -285,6 +292,7 @@ public final class Communicator {
         if assignment.fallbackReason == nil {
             do {
                 let leaf = try await dataTransport.connect(to: assignment.leafEndpoint)
+                opened.append(leaf)
                 var inbound = leaf.inbound.makeAsyncIterator()
                 _ = try await Handshake.connect(leaf, inbound: &inbound,
                                                 hello: Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
@@ -304,6 +312,7 @@ public final class Communicator {
             }
             do {
                 let next = try await dataTransport.connect(to: nextEndpoint)
+                opened.append(next)
                 var inbound = next.inbound.makeAsyncIterator()
                 _ = try await Handshake.connect(next, inbound: &inbound,
                                                 hello: Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
