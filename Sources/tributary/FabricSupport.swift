@@ -59,8 +59,11 @@ struct FabricOptions: ParsableArguments {
 
     /// TCP, with the seeded delay layer on top when the fabric's kernel has no netem.
     func dataTransport(base: any FrameTransport, logger: Logger) throws -> any FrameTransport {
-        guard let fabricState else { return base }
-        guard let node else { throw ValidationError("--fabric-state needs --node") }
+        let environment = ProcessInfo.processInfo.environment
+        guard let fabricState = fabricState ?? environment[FabricExec.stateVariable] else { return base }
+        guard let node = node ?? environment[FabricExec.nodeVariable] else {
+            throw ValidationError("--fabric-state needs --node")
+        }
         let state = try FabricState.load(fabricState)
         if state.netem {
             logger.info("link delay and jitter enforced by netem")
@@ -78,7 +81,7 @@ struct FabricCommand: ParsableCommand {
         commandName: "fabric",
         abstract: "Build, inspect or remove the emulated fabric: a network namespace per host and switch, shaped veth "
             + "links, a management network.",
-        subcommands: [Up.self, Down.self, Status.self])
+        subcommands: [Up.self, Down.self, Status.self, FabricExec.self])
 
     struct Up: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create the fabric of a topology (as root).")
@@ -178,5 +181,51 @@ final class FabricSession {
         } catch {
             writeStderr("tributary: fabric down failed: \(error)")
         }
+    }
+}
+
+/// `tributary fabric exec --host h3 -- CMD…`: runs any program in a node's namespace of a fabric
+/// that is up (`fabric up`, `serve --fabric`, a `launch --fabric --keep-fabric`), on exactly the
+/// links Tributary uses, and returns its exit status. The program finds its place in the
+/// environment: `TRIBUTARY_NODE`, `TRIBUTARY_DATA_ADDRESS`, `TRIBUTARY_FABRIC_STATE` (a
+/// `tributary worker` uses them for its host, ring address and link emulation).
+struct FabricExec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec", abstract: "Run a command in a host's (or switch's) namespace of a running fabric (as root).")
+
+    static let nodeVariable = "TRIBUTARY_NODE"
+    static let dataAddressVariable = "TRIBUTARY_DATA_ADDRESS"
+    static let stateVariable = "TRIBUTARY_FABRIC_STATE"
+
+    @Option(help: "Topology file.") var config: String = "Configs/default.yaml"
+    @Option(name: .customLong("host"), help: "The host or switch whose namespace runs the command.") var node: String
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String]
+
+    func run() throws {
+        let topology = try loadTopology(config, command: "fabric exec")
+        let plan = try FabricPlan(topology: topology)
+        let statePath = FabricState.path(for: plan.name)
+        guard FileManager.default.fileExists(atPath: statePath) else {
+            throw ValidationError("fabric \(plan.name) is not up: run `tributary fabric up --config \(config)` "
+                                  + "or `tributary serve --fabric --config \(config)` first")
+        }
+        let state = try FabricState.load(statePath)
+        guard let place = state.plan.node(node) else {
+            throw ValidationError("\(node) is not a host or switch of \(plan.name)")
+        }
+        let arguments = command.first == "--" ? Array(command.dropFirst()) : command
+        guard !arguments.isEmpty else { throw ValidationError("give the command to run after --") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", place.namespace] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment[Self.nodeVariable] = node
+        environment[Self.dataAddressVariable] = place.dataAddress
+        environment[Self.stateVariable] = statePath
+        process.environment = environment
+        try process.run()
+        process.waitUntilExit()
+        if process.terminationReason == .uncaughtSignal { throw ExitCode(128 + process.terminationStatus) }
+        if process.terminationStatus != 0 { throw ExitCode(process.terminationStatus) }
     }
 }

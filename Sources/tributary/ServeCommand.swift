@@ -110,9 +110,9 @@ struct ServeCommand: AsyncParsableCommand {
         print("endpoint file: \(endpointPath)")
         print("client key: \(endpoint.clientKeyFile) (mode 0600; share it to let others attach jobs)")
         print("logs and job summaries: \(directory)")
-        let inHost = session.map { "ip netns exec \($0.state.plan.node(topology.hosts[0].name)?.namespace ?? "<host ns>") " } ?? ""
-        print("attach: TRIBUTARY_FABRIC=\(endpointPath) TRIBUTARY_JOB_SECRET=<secret> \(inHost)tributary worker --rank R "
-              + "--size N --job NAME" + (session == nil ? "" : " --host \(topology.hosts[0].name) (each rank in its host's namespace)"))
+        let inFabric = session == nil ? "" : "tributary fabric exec --config \(config) --host HOST -- "
+        print("attach: TRIBUTARY_FABRIC=\(endpointPath) TRIBUTARY_JOB_SECRET=<secret> \(inFabric)tributary worker "
+              + "--rank R --size N --job NAME")
         var reported: Set<String> = []
         while true {
             if let signal = signals.received {

@@ -136,8 +136,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds without progress before an operation fails naming what is missing.")
     var timeout: Int = 60
 
-    @Option(help: "Where this rank listens for its host-ring predecessor.")
-    var ringListen: Endpoint = Endpoint(host: "127.0.0.1", port: 0)
+    @Option(help: "Where this rank listens for its host-ring predecessor (default: $TRIBUTARY_DATA_ADDRESS inside a fabric, else 127.0.0.1; port 0 picks one).")
+    var ringListen: Endpoint?
 
     @OptionGroup var workload: WorkloadOptions
     @OptionGroup var common: CommonOptions
@@ -145,6 +145,11 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (rank, size) = try LaunchEnvironment.rankAndSize(rank: rank, size: size)
+        // Inside a fabric (`fabric exec`), the host and its data address come from the environment.
+        let environment = ProcessInfo.processInfo.environment
+        let host = self.host ?? environment[FabricExec.nodeVariable]
+        let ringListen = self.ringListen
+            ?? Endpoint(host: environment[FabricExec.dataAddressVariable] ?? "127.0.0.1", port: 0)
         try MachineCapacity.checkWorker(rank: rank, maxCount: try workload.parsedCounts().max() ?? 0)
         if let slots, slots < 1 { throw ValidationError("--slots must be at least 1") }
         let (coordinator, clientKey) = try access.resolve()

@@ -39,6 +39,24 @@ struct FabricLaunchTests {
         #expect(leftovers.isEmpty, "namespaces left behind: \(leftovers)")
     }
 
+    /// `fabric exec` runs a command in the named node's namespace, tells it where it is, and returns
+    /// its exit status; a node that is not in the topology is refused by name.
+    @Test func fabricExecRunsInTheNodesNamespaceAndReturnsItsStatus() throws {
+        let config = "Configs/two-leaves.yaml"
+        defer { _ = try? LaunchTests.tributary(["fabric", "down", "--config", config]) }
+        let up = try LaunchTests.tributary(["fabric", "up", "--config", config])
+        #expect(up.status == 0, "\(up.output)")
+        let inside = try LaunchTests.tributary([
+            "fabric", "exec", "--config", config, "--host", "h1", "--", "/bin/sh", "-c",
+            // The data address is this namespace's own, and the node is the one asked for.
+            "test \"$TRIBUTARY_NODE\" = h1 && ip -4 -o addr show | grep -q \" $TRIBUTARY_DATA_ADDRESS/\" && exit 7",
+        ])
+        #expect(inside.status == 7, "\(inside.output)")
+        let unknown = try LaunchTests.tributary(["fabric", "exec", "--config", config, "--host", "h9", "--", "true"])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("h9 is not a host or switch"), "\(unknown.output)")
+    }
+
     @Test func fabricUpStatusDownIsIdempotent() throws {
         let config = "Configs/leaf-spine-fabric.yaml"
         defer { _ = try? LaunchTests.tributary(["fabric", "down", "--config", config]) }
