@@ -24,7 +24,10 @@ let package = Package(
     ],
     targets: [
         // No I/O: dtypes, kernels, wire format, topology and trees, inputs, replay.
-        .target(name: "TributaryCore", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "TributaryCore", dependencies: ["CKernels", .product(name: "Yams", package: "Yams")]),
+        // The f16/bf16 kernels on the CPU's conversion instructions (F16C + AVX2), chosen at run time by
+        // TributaryCore; plain C because Swift cannot compile a function for a CPU feature the target lacks.
+        .target(name: "CKernels"),
         // libibverbs + librdmacm (headers from libibverbs-dev / librdmacm-dev; scripts/setup installs them).
         .systemLibrary(name: "CVerbs", pkgConfig: "libibverbs",
                        providers: [.apt(["libibverbs-dev", "librdmacm-dev"])]),
@@ -87,5 +90,5 @@ let package = Package(
         .testTarget(name: "VerbsTests", dependencies: ["Verbs"]),
         .testTarget(name: "TransportRDMATests", dependencies: ["TransportRDMA", "Transport", "TributaryCore", "Verbs",
                                                                      "TributaryTestSupport"]),
-    ].filter { !coreOnly || $0.name == "TributaryCore" || $0.name == "TributaryCoreTests" }
+    ].filter { !coreOnly || ["TributaryCore", "CKernels", "TributaryCoreTests"].contains($0.name) }
 )

@@ -28,16 +28,35 @@ public enum Reduction {
     ///
     /// Precondition (checked by the caller, trapped here): `op.supports(dtype)`.
     /// Vectorised for every dtype; gives exactly the bits of `combineReference`.
+    /// `f16` and `bf16` run on the CPU's conversion instructions where it has them (`HalfPrecisionKernels`).
     public static func combine(
         _ op: ReduceOp, _ dtype: DType, into acc: UnsafeMutableRawPointer, from src: UnsafeRawPointer, count: Int
+    ) {
+        combine(op, dtype, into: acc, from: src, count: count, halfPrecision: HalfPrecisionKernels.selected)
+    }
+
+    /// `combine` with the `f16`/`bf16` implementation chosen by the caller (tests run both); `hardware` traps on a
+    /// CPU without it. Other dtypes ignore `halfPrecision`.
+    static func combine(
+        _ op: ReduceOp, _ dtype: DType, into acc: UnsafeMutableRawPointer, from src: UnsafeRawPointer, count: Int,
+        halfPrecision: HalfPrecisionKernels
     ) {
         precondition(count >= 0, "negative element count \(count)")
         precondition(op.supports(dtype), "\(op) is not defined for \(dtype)")
         guard count > 0 else { return }
         switch dtype {
         case .f32: combineLanes32(op, F32Lanes.self, acc, src, byteCount: count &* 4)
-        case .f16: combineLanes32(op, F16Lanes.self, acc, src, byteCount: count &* 2)
-        case .bf16: combineLanes32(op, BF16Lanes.self, acc, src, byteCount: count &* 2)
+        case .f16, .bf16:
+            // Whole blocks on the hardware kernels, the tail (or everything) on the portable ones.
+            let done = halfPrecision == .hardware
+                ? HalfPrecisionKernels.combineBlocks(op, dtype, into: acc, from: src, count: count) : 0
+            guard done < count else { return }
+            let accRest = acc + done &* 2, srcRest = src + done &* 2, bytes = (count &- done) &* 2
+            if dtype == .f16 {
+                combineLanes32(op, F16Lanes.self, accRest, srcRest, byteCount: bytes)
+            } else {
+                combineLanes32(op, BF16Lanes.self, accRest, srcRest, byteCount: bytes)
+            }
         case .f64: combineF64(op, acc, src, count: count)
         case .i32: combineIntegers(op, Int32.self, acc, src, count: count)
         case .i64: combineIntegers(op, Int64.self, acc, src, count: count)
