@@ -89,7 +89,8 @@ KERNEL __m256i bf16_round(__m256 x) {
 KERNEL __m256i bf16_arith(int op, __m256i a, __m256i s) {
     __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
     // The element in the low half of each 32-bit word (even index, little-endian), then the one in the high half.
-    __m256 rlo = arith(op, _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), _mm256_castsi256_ps(_mm256_slli_epi32(s, 16)));
+    __m256 rlo = arith(op, _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)),
+                       _mm256_castsi256_ps(_mm256_slli_epi32(s, 16)));
     __m256 rhi = arith(op, _mm256_castsi256_ps(_mm256_and_si256(a, high)),
                        _mm256_castsi256_ps(_mm256_and_si256(s, high)));
     __m256i r = _mm256_or_si256(_mm256_srli_epi32(bf16_round(rlo), 16), _mm256_and_si256(bf16_round(rhi), high));
