@@ -24,6 +24,11 @@ import Testing
         Self.checkRandomSweep(op, dtype, .portable)
     }
 
+    @Test(arguments: cases)
+    func portableAllPatterns(_ dtype: DType, _ op: ReduceOp) {
+        Self.checkAllPatterns(op, dtype, .portable)
+    }
+
     // MARK: Hardware path
 
     static let hardwareReason: Comment = "this CPU lacks AVX2 or F16C: the hardware half-precision kernels cannot run"
@@ -36,6 +41,11 @@ import Testing
     @Test(.enabled(if: HalfPrecisionKernels.hardwareAvailable, hardwareReason), arguments: cases)
     func hardwareRandomSweep(_ dtype: DType, _ op: ReduceOp) {
         Self.checkRandomSweep(op, dtype, .hardware)
+    }
+
+    @Test(.enabled(if: HalfPrecisionKernels.hardwareAvailable, hardwareReason), arguments: cases)
+    func hardwareAllPatterns(_ dtype: DType, _ op: ReduceOp) {
+        Self.checkAllPatterns(op, dtype, .hardware)
     }
 
     /// The hardware kernel really runs (whole blocks of 16), so the tests above do not pass on the portable tail.
@@ -96,6 +106,21 @@ import Testing
         for length in lengths {
             let picked = (0..<length).map { pairs[($0 &* 7 &+ length) % pairs.count] }
             expectSame(op, dtype, path, acc: picked.map(\.0), src: picked.map(\.1), context: "pairs, length \(length)")
+        }
+    }
+
+    /// All 65 536 patterns as `acc`, each against a few second operands (−0, 1, and two scramblings of all
+    /// patterns), so every NaN payload and every subnormal goes through both conversions.
+    static func checkAllPatterns(_ op: ReduceOp, _ dtype: DType, _ path: HalfPrecisionKernels) {
+        let all = (0...UInt16.max).map { $0 }
+        let one: UInt16 = dtype == .f16 ? 0x3C00 : 0x3F80
+        let seconds: [(String, [UInt16])] = [
+            ("-0", [UInt16](repeating: 0x8000, count: all.count)), ("1", [UInt16](repeating: one, count: all.count)),
+            ("scrambled", all.map { $0 &* 40503 &+ 12345 }), ("reversed", all.reversed().map { $0 ^ 0x0155 }),
+        ]
+        for (name, src) in seconds {
+            expectSame(op, dtype, path, acc: all, src: src, context: "all patterns ⊕ \(name)")
+            expectSame(op, dtype, path, acc: src, src: all, context: "\(name) ⊕ all patterns")
         }
     }
 
