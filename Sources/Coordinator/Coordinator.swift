@@ -428,8 +428,9 @@ public actor Coordinator {
         }
     }
 
-    /// Builds the tree; once every aggregator it needs is registered, assigns the root's level.
-    private func tryAssign(_ job: Job) {
+    /// Builds the tree; once every aggregator it needs is registered, admits the job (unless the
+    /// queue has already `granted` it its resources) and assigns the root's level.
+    private func tryAssign(_ job: Job, granted: AdmissionDecision.Grant? = nil) {
         if job.tree == nil {
             let hosts = (0..<job.worldSize).map { job.workers[$0]!.host }
             do {
@@ -450,7 +451,8 @@ public actor Coordinator {
         }
         // Admission: the job's quota at every switch of its tree, or the reason it cannot have it.
         let grant: AdmissionDecision.Grant
-        switch resources.admit(job: job.id, switches: tree.aggregatorsTopDown, request: job.slotRequest) {
+        switch granted.map(AdmissionDecision.granted)
+            ?? resources.admit(job: job.id, switches: tree.aggregatorsTopDown, request: job.slotRequest) {
         case .granted(let g):
             grant = g
         case .refused(let refusal):
@@ -516,13 +518,12 @@ public actor Coordinator {
 
     /// Resources came free: queued jobs start in arrival order, none overtaking an earlier one.
     private func admitQueued() {
-        while let first = queue.waiting.first?.job {
-            guard let job = jobs[first], !job.isOver else {
-                queue.remove(job: first)
+        for (id, grant) in queue.admitReady(into: &resources) {
+            guard let job = jobs[id], !job.isOver else {
+                resources.release(job: id)
                 continue
             }
-            tryAssign(job)
-            if queue.waiting.first?.job == first { return }
+            tryAssign(job, granted: grant)
         }
     }
 
