@@ -99,14 +99,12 @@ public actor AggregatorDaemon {
         let listener = try await data.listen(on: configuration.dataListen)
         self.listener = listener
         let coordinator: any FrameConnection
-        var inbound: AsyncThrowingStream<Frame, Error>.AsyncIterator
+        let inbound: IteratorBox
         do {
-            coordinator = try await control.connect(to: configuration.coordinator)
+            (coordinator, inbound) = try await Handshake.open(
+                configuration.coordinator, over: control, hello: Hello(role: .aggregator, name: configuration.switchName),
+                key: configuration.daemonKey, timeout: configuration.helloTimeout)
             self.coordinator = coordinator
-            inbound = coordinator.inbound.makeAsyncIterator()
-            _ = try await Handshake.connect(coordinator, inbound: &inbound,
-                                            hello: Hello(role: .aggregator, name: configuration.switchName),
-                                            key: configuration.daemonKey, timeout: configuration.helloTimeout)
         } catch {
             await listener.close()
             if let report = error as? ErrorReport { throw AggregatorError.coordinatorRejected(report) }
@@ -130,7 +128,7 @@ public actor AggregatorDaemon {
                     await self.checkStalls()
                 }
             }
-            let outcome = await serveCoordinator(coordinator, inbound: IteratorBox(inbound))
+            let outcome = await serveCoordinator(coordinator, inbound: inbound)
             await listener.close()
             shutdownAll()
             tasks.finish()
@@ -214,15 +212,12 @@ public actor AggregatorDaemon {
         jobs[a.job] = state
         if let parentEndpoint = a.parent, let index = a.childIndexAtParent {
             do {
-                let parent = try await data.connect(to: parentEndpoint)
-                var inbound = parent.inbound.makeAsyncIterator()
-                _ = try await Handshake.connect(parent, inbound: &inbound,
-                                                hello: Hello(role: .aggregator, name: configuration.switchName,
-                                                             job: a.job, childIndex: index),
-                                                key: key, timeout: configuration.helloTimeout)
+                let (parent, box) = try await Handshake.open(
+                    parentEndpoint, over: data,
+                    hello: Hello(role: .aggregator, name: configuration.switchName, job: a.job, childIndex: index),
+                    key: key, timeout: configuration.helloTimeout)
                 state.parent = parent
                 let job = a.job
-                let box = IteratorBox(inbound)
                 tasks.spawn { [self] in
                     do {
                         while let frame = try await box.iterator.next() { await self.parentFrame(job: job, frame) }

@@ -96,6 +96,23 @@ public enum Handshake {
         return ack
     }
 
+    /// Connects to `endpoint` over `transport` and runs the connector's side of the handshake; a
+    /// connection whose handshake fails is closed. Returns the connection and its frames from after
+    /// the handshake, for the one task that reads them.
+    public static func open(_ endpoint: Endpoint, over transport: any FrameTransport, hello: Hello, key: AuthKey,
+                            timeout: Duration) async throws -> (connection: any FrameConnection, inbound: IteratorBox) {
+        let connection = try await transport.connect(to: endpoint)
+        var inbound = connection.inbound.makeAsyncIterator()
+        do {
+            _ = try await connect(connection, inbound: &inbound, hello: hello, key: key, timeout: timeout,
+                                  isolation: nil)
+        } catch {
+            connection.close()
+            throw error
+        }
+        return (connection, IteratorBox(inbound))
+    }
+
     /// What an acceptor's `keyFor` answers for a hello it cannot serve at all.
     public struct Refusal: Error, Sendable {
         public var kind: ErrorReport.Kind

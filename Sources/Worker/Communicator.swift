@@ -195,20 +195,18 @@ public final class Communicator {
             }
         }
         let control: any FrameConnection
-        var controlInbound: AsyncThrowingStream<Frame, Error>.AsyncIterator
+        let controlInbound: IteratorBox
         do {
-            control = try await controlTransport.connect(to: configuration.coordinator)
+            (control, controlInbound) = try await Handshake.open(
+                configuration.coordinator, over: controlTransport, hello: Hello(role: .worker, name: "rank \(rank)"),
+                key: configuration.clientKey, timeout: configuration.helloTimeout)
             opened.append(control)
-            controlInbound = control.inbound.makeAsyncIterator()
-            _ = try await Handshake.connect(control, inbound: &controlInbound,
-                                            hello: Hello(role: .worker, name: "rank \(rank)"),
-                                            key: configuration.clientKey, timeout: configuration.helloTimeout)
         } catch let report as ErrorReport {
             throw WorkerError.remote(report)
         } catch {
             throw WorkerError.coordinatorLost("\(error)")
         }
-        pumps.append(pump(control, IteratorBox(controlInbound), continuation, wrap: { frame in
+        pumps.append(pump(control, controlInbound, continuation, wrap: { frame in
             if case .control(let m) = frame { return .control(m) }
             return nil
         }, end: { .controlEnded($0) }))
@@ -291,15 +289,13 @@ public final class Communicator {
         var data: (any FrameConnection)?
         if assignment.fallbackReason == nil {
             do {
-                let leaf = try await dataTransport.connect(to: assignment.leafEndpoint)
+                let (leaf, inbound) = try await Handshake.open(
+                    assignment.leafEndpoint, over: dataTransport,
+                    hello: Hello(role: .worker, name: "rank \(rank)", job: assignment.job, childIndex: assignment.childIndex),
+                    key: jobKey, timeout: configuration.helloTimeout)
                 opened.append(leaf)
-                var inbound = leaf.inbound.makeAsyncIterator()
-                _ = try await Handshake.connect(leaf, inbound: &inbound,
-                                                hello: Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
-                                                             childIndex: assignment.childIndex),
-                                                key: jobKey, timeout: configuration.helloTimeout)
                 data = leaf
-                pumps.append(pump(leaf, IteratorBox(inbound), continuation, wrap: { .data($0) }, end: { .dataEnded($0) }))
+                pumps.append(pump(leaf, inbound, continuation, wrap: { .data($0) }, end: { .dataEnded($0) }))
             } catch let report as ErrorReport {
                 throw WorkerError.remote(report)
             } catch {
@@ -311,15 +307,13 @@ public final class Communicator {
                 throw WorkerError.unexpectedReply("assignment names no ring peer for rank \(rank)")
             }
             do {
-                let next = try await dataTransport.connect(to: nextEndpoint)
+                let (next, inbound) = try await Handshake.open(
+                    nextEndpoint, over: dataTransport,
+                    hello: Hello(role: .worker, name: "rank \(rank)", job: assignment.job, childIndex: rank),
+                    key: jobKey, timeout: configuration.helloTimeout)
                 opened.append(next)
-                var inbound = next.inbound.makeAsyncIterator()
-                _ = try await Handshake.connect(next, inbound: &inbound,
-                                                hello: Hello(role: .worker, name: "rank \(rank)", job: assignment.job,
-                                                             childIndex: rank),
-                                                key: jobKey, timeout: configuration.helloTimeout)
                 ring.next = next
-                pumps.append(pump(next, IteratorBox(inbound), continuation, wrap: { frame in
+                pumps.append(pump(next, inbound, continuation, wrap: { frame in
                     if case .control(.error(let r)) = frame { return .control(.error(r)) }
                     return nil
                 }, end: { _ in .tick }))

@@ -15,14 +15,11 @@ struct FabricClient {
     func jobList() async throws -> JobList {
         let transport = TCPTransport(localName: "tributary client")
         defer { Task { await transport.shutdown() } }
-        let connection = try await transport.connect(to: coordinator)
+        let (connection, box) = try await Handshake.open(
+            coordinator, over: transport, hello: Hello(role: .client, name: "tributary \(getpid())"), key: key,
+            timeout: timeout)
         defer { connection.close() }
-        var inbound = connection.inbound.makeAsyncIterator()
-        _ = try await Handshake.connect(connection, inbound: &inbound,
-                                        hello: Hello(role: .client, name: "tributary \(getpid())"), key: key,
-                                        timeout: timeout)
         connection.send(.control(.listJobs))
-        let box = IteratorBox(inbound)
         return try await withDeadline(timeout, orThrow: ClientError("the coordinator at \(coordinator) did not "
                                                                     + "answer within \(timeout)")) {
             while let frame = try await box.iterator.next() {

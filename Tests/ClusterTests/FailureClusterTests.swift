@@ -152,7 +152,7 @@ import Worker
             #expect(try await exchange([future]).contains("protocol version 9"))
             let unknownSwitch = ControlMessage.registerAggregator(AggregatorRegistration(
                 switchName: "spine9", dataEndpoint: Endpoint(host: "127.0.0.1", port: 1), pid: 1))
-            let reply = try await RogueClient.control([unknownSwitch], as: .aggregator, key: credentials.daemonKey,
+            let reply = try await RogueClient.control([unknownSwitch], as: .aggregator, key: credentials.daemonKey!,
                                                       to: endpoint, over: net)
             #expect(reply.contains("switch spine9 is not in topology"), "\(reply)")
             let badRank = ControlMessage.registerWorker(WorkerRegistration(

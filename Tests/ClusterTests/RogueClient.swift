@@ -50,21 +50,18 @@ enum RogueClient {
     /// An authenticated control connection to the coordinator (a peer holding `key` for `role`):
     /// sends `messages` after the handshake and returns the first error text, or "no error" if the
     /// coordinator answered none within `wait`.
-    static func control(_ messages: [ControlMessage], as role: Role, key: AuthKey?, to endpoint: Endpoint,
+    static func control(_ messages: [ControlMessage], as role: Role, key: AuthKey, to endpoint: Endpoint,
                         over net: any FrameTransport, wait: Duration = .milliseconds(500)) async throws -> String {
-        let connection = try await net.connect(to: endpoint)
-        defer { connection.close() }
-        var inbound = connection.inbound.makeAsyncIterator()
-        if let key {
-            do {
-                _ = try await Handshake.connect(connection, inbound: &inbound, hello: Hello(role: role, name: "rogue"),
-                                                key: key, timeout: .seconds(5))
-            } catch {
-                return "\(error)"
-            }
+        let connection: any FrameConnection
+        let box: IteratorBox
+        do {
+            (connection, box) = try await Handshake.open(endpoint, over: net, hello: Hello(role: role, name: "rogue"),
+                                                         key: key, timeout: .seconds(5))
+        } catch {
+            return "\(error)"
         }
+        defer { connection.close() }
         for m in messages { connection.send(.control(m)) }
-        let box = IteratorBox(inbound)
         let reader = Task { () -> String in
             while let frame = try await box.iterator.next() {
                 if case .control(.error(let r)) = frame { return r.description }
