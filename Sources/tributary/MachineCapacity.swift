@@ -20,37 +20,40 @@ enum MachineCapacity {
         return Int(clamping: ProcessInfo.processInfo.physicalMemory)
     }
 
-    /// Bytes a worker allocates for its workload: send, receive and the pristine input copy.
-    static func workerBufferBytes(maxCount: Int) -> Int {
-        let (product, overflow) = (maxCount + 1).multipliedReportingOverflow(by: 3 * DType.allCases.map(\.size).max()!)
-        return overflow ? Int.max : product
+    /// Bytes a worker allocates for its workload: send, receive and the pristine input copy. In
+    /// floating point, so absurd counts give an absurd figure rather than an overflow.
+    static func workerBufferBytes(maxCount: Int) -> Double {
+        (Double(maxCount) + 1) * 3 * Double(DType.allCases.map(\.size).max()!)
     }
 
     /// Throws naming the sizes when `workers` ranks (each with its buffers) and `daemons` processes
     /// need more than 80 % of the memory available now.
     static func checkCluster(command: String, workers: Int, daemons: Int, maxCount: Int) throws {
+        let available = Double(availableBytes)
+        let budget = available * 0.8
         let buffers = workerBufferBytes(maxCount: maxCount)
-        let perWorker = buffers.addingReportingOverflow(perProcessBytes)
-        let workerTotal = perWorker.overflow ? (Int.max, true) : perWorker.partialValue.multipliedReportingOverflow(by: workers)
-        let total = workerTotal.1 ? Int.max : workerTotal.0.addingReportingOverflow(daemons * perProcessBytes).partialValue
-        let budget = availableBytes / 10 * 8
+        let perWorker = buffers + Double(perProcessBytes)
+        let daemonBytes = Double(daemons * perProcessBytes)
+        let total = perWorker * Double(workers) + daemonBytes
         guard total <= budget else {
+            let fitting = max(0, ((budget - daemonBytes) / perWorker).rounded(.down))
             refuse(
                 "\(command): \(workers) workers and \(daemons) daemons would need about \(format(total)) "
-                    + "(\(format(perProcessBytes)) per process plus \(format(buffers)) of buffers per worker for "
-                    + "counts up to \(maxCount)); this machine has \(format(availableBytes)) available and runs at most "
-                    + "\(max(0, (budget - daemons * perProcessBytes) / max(1, perWorker.overflow ? Int.max : perWorker.partialValue))) "
-                    + "such workers: run fewer (--workers) or smaller --counts; `tributary topo` plans larger fabrics")
+                    + "(\(format(Double(perProcessBytes))) per process plus \(format(buffers)) of buffers per worker for "
+                    + "counts up to \(maxCount)); this machine has \(format(available)) available and runs at most "
+                    + "\(Int(fitting)) such workers: run fewer (--workers) or smaller --counts; `tributary topo` plans "
+                    + "larger fabrics")
             throw ExitCode(2)
         }
     }
 
     /// Throws when one worker's buffers alone cannot fit in the memory available now.
     static func checkWorker(rank: Int, maxCount: Int) throws {
+        let available = Double(availableBytes)
         let buffers = workerBufferBytes(maxCount: maxCount)
-        guard buffers <= availableBytes / 10 * 8 else {
+        guard buffers <= available * 0.8 else {
             refuse("worker rank \(rank): counts up to \(maxCount) need \(format(buffers)) of buffers; this machine "
-                   + "has \(format(availableBytes)) available")
+                   + "has \(format(available)) available")
             throw ExitCode(2)
         }
     }
@@ -61,15 +64,14 @@ enum MachineCapacity {
     }
 
     /// Approximate, for people: `22.1 GiB`, `763 TiB`.
-    static func format(_ bytes: Int) -> String {
-        guard bytes != Int.max else { return "more than any machine has" }
+    static func format(_ bytes: Double) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
-        var value = Double(bytes)
+        var value = bytes
         var unit = 0
         while value >= 1024 && unit < units.count - 1 {
             value /= 1024
             unit += 1
         }
-        return unit == 0 ? "\(bytes) B" : String(format: value < 10 ? "%.1f %@" : "%.0f %@", value, units[unit])
+        return unit == 0 ? "\(Int(bytes)) B" : String(format: value < 10 ? "%.1f %@" : "%.0f %@", value, units[unit])
     }
 }

@@ -144,6 +144,9 @@ import Testing
         #expect(counts.status == 2, "\(counts.output)")
         #expect(counts.stderr.contains("counts up to 99999999999999") && counts.stderr.contains("available"),
                 "\(counts.output)")
+        let largest = try LaunchTests.tributary(["launch", "--counts", "\(Int.max)"], timeout: 30)
+        #expect(largest.status == 2, "\(largest.output)")
+        #expect(largest.stderr.contains("counts up to \(Int.max)"), "\(largest.output)")
         let config = NSTemporaryDirectory() + "tributary-huge-\(UUID().uuidString).yaml"
         defer { unlink(config) }
         try """
