@@ -559,8 +559,9 @@ public actor Coordinator {
         job.path = "host fallback: \(reason)"
         // The replay needs rank order only; a one-node "tree" carries the host list.
         let hosts = (0..<job.worldSize).map { job.workers[$0]!.host }
-        job.tree = AggregationTree(root: "host-ring", nodes: [
-            "host-ring": .init(name: "host-ring", parent: nil, children: (0..<job.worldSize).map { .worker(rank: $0) },
+        let ring = AggregationTree.hostRingRoot
+        job.tree = AggregationTree(root: ring, nodes: [
+            ring: .init(name: ring, parent: nil, children: (0..<job.worldSize).map { .worker(rank: $0) },
                                level: 0),
         ], hosts: hosts)
         job.streaming = StreamingParameters(chunkBytes: max(8, configuration.chunkBytes / 8 * 8), window: 1)
@@ -846,7 +847,8 @@ public actor Coordinator {
     private func closeJob(_ id: UInt32) {
         guard let job = jobs[id], !job.closed else { return }
         job.closed = true
-        let summary = job.summary(tree: job.tree.map { TreeRenderer.text($0, topology: configuration.topology) } ?? "")
+        let summary = job.summary(tree: job.tree.map { TreeRenderer.text($0, topology: configuration.topology) } ?? "",
+                                  topology: configuration.topology.name)
         finished.append(summary)
         if finished.count > Self.finishedKept { finished.removeFirst(finished.count - Self.finishedKept) }
         var paths: [String] = []

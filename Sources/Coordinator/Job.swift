@@ -45,6 +45,8 @@ final class Job {
     /// Operations validated and folded into the summary; their records are gone.
     var completed: [JobSummary.Operation] = []
     var completedCount = 0
+    /// Payload bytes each link of the tree carried, summed over completed operations.
+    var linkLoads: [LinkLoad] = []
     let created = ContinuousClock.now
     var phase: Phase = .registering
     var workers: [Int: WorkerEntry] = [:]
@@ -83,6 +85,12 @@ final class Job {
     func complete(_ seq: UInt64) {
         guard let record = operations.removeValue(forKey: seq) else { return }
         completedCount += 1
+        if let tree {
+            let sent = (0..<worldSize).map { record.reports[$0]?.bytesSent ?? 0 }
+            let received = (0..<worldSize).map { record.reports[$0]?.bytesReceived ?? 0 }
+            linkLoads = LinkLoad.merged(linkLoads + tree.linkLoads(algorithm: record.first.algorithm, bytesSent: sent,
+                                                                    bytesReceived: received))
+        }
         if completed.count < Self.summaryOperationLimit { completed.append(summaryOperation(record)) }
     }
 
@@ -102,11 +110,12 @@ final class Job {
             bytesReceivedPerRank: record.reports.values.map(\.bytesReceived).max() ?? 0)
     }
 
-    func summary(tree treeText: String) -> JobSummary {
+    func summary(tree treeText: String, topology: String) -> JobSummary {
         let inFlight = operations.keys.sorted().map { summaryOperation(operations[$0]!) }
         return JobSummary(job: id, jobName: name, worldSize: worldSize, tree: treeText, path: path,
                           operations: (completed + inFlight).sorted { $0.opSeq < $1.opSeq },
-                          failure: failure?.description)
+                          failure: failure?.description, topology: topology, treeEdges: tree?.edges,
+                          links: linkLoads)
     }
 
     /// What `tributary jobs` shows; nothing secret.

@@ -38,6 +38,12 @@ public struct JobSummary: Sendable, Codable, Equatable {
     public var path: String
     public var operations: [Operation]
     public var failure: String?
+    /// The topology the job ran on (`Topology.name`).
+    public var topology: String? = nil
+    /// The tree that ran, as (child node, parent node) pairs; on the host ring, (host, successor).
+    public var treeEdges: [[String]]? = nil
+    /// Payload bytes each link of the tree carried over every operation (`AggregationTree.linkLoads`).
+    public var links: [LinkLoad]? = nil
 
     public var succeeded: Bool { failure == nil && operations.allSatisfy { $0.bitExact != false } }
 
