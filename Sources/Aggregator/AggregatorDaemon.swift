@@ -19,6 +19,8 @@ public struct AggregatorConfiguration: Sendable {
     public var daemonKey: AuthKey
     /// Data connections still to prove their job's key beyond this many are closed at once.
     public var maxUnauthenticated = 64
+    /// Hears every chunk this switch receives, folds and sends (metrics, traces); nil: nobody.
+    public var observer: (any DataPlaneObserver)?
 
     public init(switchName: String, coordinator: Endpoint, dataListen: Endpoint, daemonKey: AuthKey,
                 stallTimeout: Duration = .seconds(30), helloTimeout: Duration = .seconds(10)) {
@@ -70,10 +72,20 @@ public actor AggregatorDaemon {
         let key: AuthKey
         var children: [(any FrameConnection)?]
         var parent: (any FrameConnection)?
+        /// The topology node behind each child and the parent (link names for metrics and traces).
+        let childNames: [String]
+        let parentName: String
         init(engine: ReductionEngine, key: AuthKey, fanIn: Int) {
             self.engine = engine
             self.key = key
             self.children = Array(repeating: nil, count: fanIn)
+            let a = engine.assignment
+            if let nodes = a.childNodes, nodes.count == fanIn {
+                childNames = nodes
+            } else {
+                childNames = a.children.map(\.description)
+            }
+            parentName = a.parentNode ?? "parent"
         }
     }
 
@@ -195,6 +207,7 @@ public actor AggregatorDaemon {
     /// A job is over: its slots, its connections and its key go, so nothing it held outlives it.
     private func endJob(_ job: UInt32) {
         guard let state = jobs.removeValue(forKey: job) else { return }
+        configuration.observer?.observe(.jobEnded(job: job))
         state.parent?.close()
         for child in state.children { child?.close() }
         logger.info("job ended", metadata: ["job": "\(job)", "jobs left": "\(jobs.count)"])
@@ -210,6 +223,8 @@ public actor AggregatorDaemon {
         }
         let state = JobState(engine: ReductionEngine(assignment: a), key: key, fanIn: a.children.count)
         jobs[a.job] = state
+        configuration.observer?.observe(.jobInstalled(job: a.job, name: a.jobName, slots: a.slots,
+                                                      slotBytes: a.slotBytes))
         if let parentEndpoint = a.parent, let index = a.childIndexAtParent {
             do {
                 let (parent, box) = try await Handshake.open(
@@ -282,8 +297,13 @@ public actor AggregatorDaemon {
             while let frame = try await inbound.next(isolation: #isolation) {
                 switch frame {
                 case .chunk(let header, let payload):
-                    execute(job: job, state.engine.contribution(from: index, header: header, payload: payload,
-                                                                now: DispatchTime.now().uptimeNanoseconds))
+                    let actions = state.engine.contribution(from: index, header: header, payload: payload,
+                                                            now: DispatchTime.now().uptimeNanoseconds)
+                    if let observer = configuration.observer {
+                        observe(observer, arrivalOf: header, bytes: payload.count, from: state.childNames[index],
+                                job: job, state: state)
+                    }
+                    execute(job: job, actions)
                 case .control(.error(let r)):
                     logger.error("child \(index) reports: \(r)")
                 case .control(let other):
@@ -305,6 +325,8 @@ public actor AggregatorDaemon {
         guard let state = jobs[job] else { return }
         switch frame {
         case .chunk(let header, let payload):
+            configuration.observer?.observe(.resultArrived(job: job, opSeq: header.opSeq, chunk: header.chunkIndex,
+                                                           from: state.parentName, bytes: payload.count))
             execute(job: job, state.engine.result(header: header, payload: payload))
         case .control(.error(let r)):
             // Pass failures down so every worker below learns why its operation ended.
@@ -322,8 +344,16 @@ public actor AggregatorDaemon {
         for action in actions {
             switch action {
             case .sendUp(let frame):
+                if let observer = configuration.observer, case .chunk(let h, let payload) = frame {
+                    observer.observe(.chunkSent(job: job, opSeq: h.opSeq, chunk: h.chunkIndex, to: state.parentName,
+                                                direction: .up, bytes: payload.count))
+                }
                 state.parent?.send(frame)
             case .sendDown(let child, let frame):
+                if let observer = configuration.observer, case .chunk(let h, let payload) = frame {
+                    observer.observe(.chunkSent(job: job, opSeq: h.opSeq, chunk: h.chunkIndex,
+                                                to: state.childNames[child], direction: .down, bytes: payload.count))
+                }
                 if let connection = state.children[child] {
                     let prepared: SharedFrame
                     if let existing = shared.first(where: { $0.frame == frame }) {
@@ -343,6 +373,19 @@ public actor AggregatorDaemon {
                 for child in state.children { child?.send(.control(.error(report))) }
             }
         }
+    }
+
+    /// A child's chunk arrived: what it brought, and the fold it completed, if it did.
+    private func observe(_ observer: any DataPlaneObserver, arrivalOf header: ChunkHeader, bytes: Int, from child: String,
+                         job: UInt32, state: JobState) {
+        observer.observe(.chunkArrived(job: job, opSeq: header.opSeq, chunk: header.chunkIndex, from: child,
+                                       bytes: bytes))
+        if let fold = state.engine.lastFold {
+            observer.observe(.chunkFolded(job: job, opSeq: fold.opSeq, chunk: fold.chunk,
+                                          contributions: state.childNames.count, waited: fold.waited))
+        }
+        observer.observe(.slotsInUse(job: job, slots: state.engine.pool.inUse,
+                                     slotBytes: state.engine.pool.inUse * state.engine.pool.slotBytes))
     }
 
     private func peerGone(job: UInt32, child: Int?, reason: String) {

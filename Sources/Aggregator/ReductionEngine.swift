@@ -20,6 +20,9 @@ public final class ReductionEngine {
     private var slots: [SlotKey: Slot] = [:]
     /// Operations abandoned after a mismatch; their later chunks are dropped, not folded.
     private var failedOps: Set<UInt64> = []
+    /// The chunk the last `contribution` completed, and how long its slot was open (in the
+    /// caller's clock units): what metrics and traces call a fold.
+    public private(set) var lastFold: (opSeq: UInt64, chunk: UInt32, waited: UInt64)?
 
     struct SlotKey: Hashable {
         var opSeq: UInt64
@@ -61,6 +64,7 @@ public final class ReductionEngine {
     /// A chunk from child `child` on the up path.
     public func contribution(from child: Int, header: ChunkHeader, payload: [UInt8], now: UInt64 = 0)
         -> [EngineAction] {
+        lastFold = nil
         guard child >= 0 && child < fanIn else {
             return [.fail(violation(header, "contribution from child index \(child) of \(fanIn)", ranks: []))]
         }
@@ -114,6 +118,7 @@ public final class ReductionEngine {
         }
         slots.removeValue(forKey: key)
         pool.release(slot.poolIndex)
+        lastFold = (key.opSeq, key.chunk, now &- slot.openedAt)
         return complete(slot)
     }
 

@@ -485,12 +485,19 @@ public actor Coordinator {
         for name in names {
             let node = tree.nodes[name]!
             let res = configuration.topology.switch(named: name)!.aggregation!
-            let assignment = AggregatorAssignment(
+            var assignment = AggregatorAssignment(
                 job: job.id, jobName: job.name, jobKey: job.key, switchName: name,
                 parent: node.parent.map { aggregators[$0]!.dataEndpoint },
                 childIndexAtParent: tree.childIndex(ofAggregator: name), children: node.children,
                 childRanks: node.children.map { tree.ranks(under: $0) }, streaming: job.streaming!,
                 slots: job.grant[name] ?? 1, slotBytes: res.slotBytes)
+            assignment.childNodes = node.children.map { child in
+                switch child {
+                case .worker(let rank): return tree.hosts[rank]
+                case .aggregator(let name): return name
+                }
+            }
+            assignment.parentNode = node.parent
             send(aggregators[name]!.peer, .assignAggregator(assignment))
         }
     }

@@ -170,6 +170,10 @@ public struct AggregatorAssignment: Sendable, Codable, Equatable {
     /// Slot pool this job may use at this switch.
     public var slots: Int
     public var slotBytes: Int
+    /// The topology node of each child (a host or a switch) and of the parent, for naming links in
+    /// metrics and traces (nil from an older coordinator: children are then named by rank).
+    public var childNodes: [String]?
+    public var parentNode: String?
     public init(job: UInt32, jobName: String, jobKey: String, switchName: String, parent: Endpoint?,
                 childIndexAtParent: Int?, children: [AggregationTree.Child], childRanks: [[Int]],
                 streaming: StreamingParameters, slots: Int, slotBytes: Int) {

@@ -29,6 +29,8 @@ public struct WorkerConfiguration: Sendable {
     public var slotRequest: Int?
     /// How long a peer may take to answer a handshake.
     public var helloTimeout: Duration = .seconds(10)
+    /// Hears every operation and chunk of this rank (metrics, traces); nil: nobody.
+    public var observer: (any DataPlaneObserver)?
 
     public init(coordinator: Endpoint, jobName: String = "default", rank: Int, worldSize: Int, host: String? = nil,
                 clientKey: AuthKey, jobSecret: String,
@@ -416,14 +418,27 @@ public final class Communicator {
         let call = Call(collective: collective, dtype: dtype, op: op, count: count, root: root, seq: seq,
                         contributes: contributes, receives: receives)
         let start = ContinuousClock.now
+        let observer = configuration.observer
+        observer?.observe(.operationStarted(job: assignment.job, rank: rank, opSeq: seq, collective: collective,
+                                            dtype: dtype, count: count, algorithm: algorithm))
         let traffic: (sent: Int, received: Int)
-        switch algorithm {
-        case .inNetwork: traffic = try await runInNetwork(call, send: send, recv: recv)
-        case .ring: traffic = try await runRing(call, send: send, recv: recv)
+        do {
+            switch algorithm {
+            case .inNetwork: traffic = try await runInNetwork(call, send: send, recv: recv)
+            case .ring: traffic = try await runRing(call, send: send, recv: recv)
+            }
+            // The caller may reuse `send` on return: no send may still read registered memory.
+            for connection in sendingConnections { try await connection.waitForSends() }
+        } catch {
+            observer?.observe(.operationEnded(job: assignment.job, rank: rank, opSeq: seq, collective: collective,
+                                              algorithm: algorithm, seconds: (ContinuousClock.now - start).inSeconds,
+                                              bytesSent: 0, bytesReceived: 0, failure: "\(error)"))
+            throw error
         }
-        // The caller may reuse `send` on return: no send may still read registered memory.
-        for connection in sendingConnections { try await connection.waitForSends() }
         let seconds = (ContinuousClock.now - start).inSeconds
+        observer?.observe(.operationEnded(job: assignment.job, rank: rank, opSeq: seq, collective: collective,
+                                          algorithm: algorithm, seconds: seconds, bytesSent: traffic.sent,
+                                          bytesReceived: traffic.received, failure: nil))
         var result = OperationResult(opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
                                      seconds: seconds, path: path, transport: dataTransportName,
                                      bitExact: nil, detail: "", bytesSent: traffic.sent,
@@ -488,12 +503,16 @@ public final class Communicator {
             op: call.op, flags: [], root: UInt32(call.root), payloadLength: 0)
         var bytesSent = 0
         var bytesReceived = 0
+        let observer = configuration.observer
+        let leaf = assignment.leaf
         func sendChunk(_ k: Int) {
             let offset = k * per
             let elements = min(per, count - offset)
             template.chunkIndex = UInt32(k)
             template.elementOffset = UInt64(offset)
             template.elementCount = UInt32(elements)
+            observer?.observe(.chunkSent(job: template.job, opSeq: seq, chunk: UInt32(k), to: leaf, direction: .up,
+                                         bytes: call.contributes ? elements * size : 0))
             if call.contributes {
                 let bytes = elements * size
                 template.flags = []
@@ -561,6 +580,8 @@ public final class Communicator {
                 done[k] = true
                 received += 1
                 lastProgress = ContinuousClock.now
+                observer?.observe(.resultArrived(job: h.job, opSeq: seq, chunk: h.chunkIndex, from: leaf,
+                                                 bytes: Int(h.payloadLength)))
                 if nextToSend < chunks {
                     sendChunk(nextToSend)
                     nextToSend += 1
