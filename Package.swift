@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // No I/O: dtypes, kernels, wire format, topology and trees, inputs, replay.
@@ -51,11 +53,22 @@ let package = Package(
         .target(name: "Aggregator", dependencies: [
             "Authentication", "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
         ]),
+        // What the fabric shows of itself: data-plane and daemon metrics (swift-metrics), served in
+        // Prometheus text format (swift-prometheus) by a small NIO HTTP/1 server.
+        .target(name: "Telemetry", dependencies: [
+            "TributaryCore",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .target(name: "Worker", dependencies: [
             "Authentication", "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Coordinator", dependencies: [
             "Authentication", "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // Measuring: the machine's limits (memcpy, kernels, raw sockets), latency percentiles, plots.
         .target(name: "Bench", dependencies: [
@@ -64,7 +77,7 @@ let package = Package(
         // The emulated fabric: namespaces, veth links, tc shaping, management network.
         .target(name: "Fabric", dependencies: ["TributaryCore"]),
         .executableTarget(name: "tributary", dependencies: [
-            "Bench", "Fabric", "Verbs",
+            "Bench", "Fabric", "Verbs", "Telemetry",
             "TributaryCore", "Transport", "TransportTCP", "TransportRDMA", "Aggregator", "Worker", "Coordinator",
             "Authentication", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -85,6 +98,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LaunchTests", dependencies: ["TributaryCore"]),
+        .testTarget(name: "TelemetryTests", dependencies: [
+            "Telemetry", "TributaryCore", .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TributaryCore"]),
         .testTarget(name: "FabricTests", dependencies: ["Fabric", "TributaryCore"]),
         .testTarget(name: "VerbsTests", dependencies: ["Verbs"]),

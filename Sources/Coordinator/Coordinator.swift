@@ -1,4 +1,5 @@
 import Authentication
+import CoreMetrics
 import Foundation
 import Logging
 import Transport
@@ -42,6 +43,8 @@ public struct CoordinatorConfiguration: Sendable {
     /// How long a job waits for the aggregators its tree needs before it falls back to the host
     /// ring (nil: wait until the assembly timeout, then fail).
     public var aggregatorWait: Duration?
+    /// Where the coordinator's metrics go (the CLI serves them in Prometheus format); nil: nowhere.
+    public var metricsFactory: (any MetricsFactory)?
 
     public init(listen: Endpoint, topology: Topology, credentials: FabricCredentials, chunkBytes: Int = 256 << 10,
                 window: Int = 16,
@@ -87,6 +90,7 @@ public actor Coordinator {
     /// Timeouts, checked on every tick (the one deadline mechanism).
     private var deadlines = DeadlineQueue<TimedAction>()
     private var replayCache: [ReplayKey: [UInt64]] = [:]
+    private let metrics: CoordinatorMetrics?
 
     /// What a deadline does when it comes.
     enum TimedAction {
@@ -139,6 +143,7 @@ public actor Coordinator {
         self.logger = logger
         self.treeBuilder = TreeBuilder(topology: configuration.topology)
         self.resources = FabricResources(topology: configuration.topology)
+        self.metrics = configuration.metricsFactory.map { CoordinatorMetrics(factory: $0) }
     }
 
     /// The endpoint peers reach once `start` has returned.
@@ -504,6 +509,15 @@ public actor Coordinator {
 
     /// A job the switches cannot hold now: queued, run on the host ring, or refused, by policy.
     private func admissionRefused(_ job: Job, _ refusal: AdmissionRefusal) {
+        if case .queued = job.phase {} else {
+            let outcome: String
+            switch configuration.admissionPolicy {
+            case .queue where refusal.isPermanent, .ring: outcome = "ring"
+            case .queue: outcome = "queued"
+            case .refuse: outcome = "refused"
+            }
+            metrics?.admissionRefused(outcome: outcome)
+        }
         switch configuration.admissionPolicy {
         case .queue where refusal.isPermanent:
             // Waiting cannot help, and a job that never fits would block the queue behind it.
@@ -608,6 +622,7 @@ public actor Coordinator {
             }
         }
         for job in Array(jobs.jobs) where job.phase == .waitingForAggregators && !job.isOver { tryAssign(job) }
+        updateGauges()
         for job in Array(jobs.jobs) where !job.isOver && job.phase != .running && now > job.deadline {
             let message: String
             switch job.phase {
@@ -630,6 +645,25 @@ public actor Coordinator {
             }
             fail(job, ErrorReport(kind: .timeout, job: job.id, reporter: "coordinator",
                                   message: "job \(job.name) not assembled after \(configuration.assemblyTimeout): \(message)"))
+        }
+    }
+
+    /// Connections by role, jobs by phase, slots granted per switch: set on every tick.
+    private func updateGauges() {
+        guard let metrics else { return }
+        for role in [Role.aggregator, .worker, .client] {
+            metrics.gauge("tributary_connections", [("role", role.rawValue)], peers.values.count { $0.role == role })
+        }
+        metrics.gauge("tributary_connections", [("role", "unauthenticated")], peers.values.count { $0.role == nil })
+        for phase in ["registering", "waiting for aggregators", "queued", "assembling", "running", "failed"] {
+            let count = jobs.jobs.count { ($0.failure != nil ? "failed" : $0.phase.name) == phase }
+            metrics.gauge("tributary_jobs", [("phase", phase)], count)
+        }
+        for name in resources.switchNames {
+            guard let usage = resources.usage(switch: name) else { continue }
+            metrics.gauge("tributary_switch_slots", [("switch", name)], usage.slots)
+            metrics.gauge("tributary_switch_slots_granted", [("switch", name)], usage.slotsHeld)
+            metrics.gauge("tributary_switch_registered", [("switch", name)], aggregators[name] == nil ? 0 : 1)
         }
     }
 
@@ -664,6 +698,7 @@ public actor Coordinator {
         let validated = reports.values.allSatisfy { $0.input != .none }
         guard validated, let tree = job.tree, let streaming = job.streaming else {
             record.complete = true
+            recordMetrics(job, record, outcome: "unchecked")
             job.complete(first.opSeq)
             return
         }
@@ -774,7 +809,19 @@ public actor Coordinator {
         record.complete = true
         for (rank, verdict) in record.verdicts { send(job.workers[rank]?.peer ?? -1, .verdict(verdict)) }
         record.replay = nil
+        recordMetrics(job, record, outcome: record.verdicts.values.allSatisfy(\.bitExact) ? "bit-exact" : "wrong")
         job.complete(record.first.opSeq)
+    }
+
+    private func recordMetrics(_ job: Job, _ record: OpRecord, outcome: String) {
+        guard let metrics else { return }
+        let path: String
+        switch record.first.algorithm {
+        case .inNetwork: path = "in-network"
+        case .ring: path = job.fallbackReason == nil ? "ring" : "ring-fallback"
+        }
+        metrics.operation(job: job.name, collective: record.first.collective, path: path, outcome: outcome,
+                          seconds: record.reports.values.map(\.seconds).max() ?? 0)
     }
 
     private func workerDone(_ job: Job, _ d: WorkerDone) {
@@ -798,6 +845,7 @@ public actor Coordinator {
             return
         }
         logger.error("\(report)")
+        metrics?.error(kind: report.kind)
         guard !job.isOver else { return }
         // An aggregator seeing the same rank's connection close says less than the coordinator
         // does (which process, why): the coordinator's own report wins.
@@ -877,6 +925,7 @@ public actor Coordinator {
             if let agg = aggregators[node] { send(agg.peer, .jobEnded(JobEnded(job: job.id))) }
         }
         replayCache = replayCache.filter { $0.key.job != job.id }
+        metrics?.jobEnded(job.name)
         resources.release(job: job.id)
         queue.remove(job: job.id)
         jobs.remove(job.id)

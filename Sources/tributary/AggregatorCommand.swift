@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import Telemetry
 import TransportTCP
 import TributaryCore
 
@@ -26,6 +27,7 @@ struct AggregatorCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var fabric: FabricOptions
     @OptionGroup var keys: DaemonKeyOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
         ParentWatch.startIfRequested()
@@ -36,10 +38,15 @@ struct AggregatorCommand: AsyncParsableCommand {
         logger.info("data transport: \(why)")
         let data = try fabric.dataTransport(base: base, logger: logger)
         let control = TCPTransport(localName: "aggregator \(switchName)")
-        let daemon = AggregatorDaemon(
-            configuration: AggregatorConfiguration(switchName: switchName, coordinator: coordinator, dataListen: listen,
-                                                   daemonKey: daemonKey, stallTimeout: .seconds(stallTimeout)),
-            control: control, data: data, logger: logger)
+        var configuration = AggregatorConfiguration(switchName: switchName, coordinator: coordinator,
+                                                    dataListen: listen, daemonKey: daemonKey,
+                                                    stallTimeout: .seconds(stallTimeout))
+        let served = try await metrics.start("aggregator \(switchName)")
+        if let served {
+            configuration.observer = DataPlaneMetrics(node: switchName, factory: served.metrics.factory)
+        }
+        let daemon = AggregatorDaemon(configuration: configuration, control: control, data: data, logger: logger)
+        defer { if let served { Task { await served.server.close() } } }
         let group = ServiceGroup(configuration: .init(services: [.init(service: AggregatorService(daemon: daemon), successTerminationBehavior: .gracefullyShutdownGroup)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

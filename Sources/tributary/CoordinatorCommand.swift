@@ -53,6 +53,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var windowMode: WindowMode = .aware
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func validate() throws {
         guard window > 0 else { throw ValidationError("--window must be positive") }
@@ -72,6 +73,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
         configuration.distanceAware = windowMode == .aware
         configuration.summaryDirectory = summaryDir
         configuration.admissionPolicy = admissionPolicy
+        let served = try await metrics.start("coordinator")
+        defer { if let served { Task { await served.server.close() } } }
+        configuration.metricsFactory = served?.metrics.factory
         if let summaryDir {
             try FileManager.default.createDirectory(atPath: summaryDir, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])

@@ -23,11 +23,22 @@ struct FabricServer {
     var aggregatorAddress = "127.0.0.1"
     var coordinatorListen = "127.0.0.1:0"
     var fabric: (state: FabricState, path: String)?
+    /// Serve every daemon's metrics on this address (port chosen by each; inside the fabric, on
+    /// each node's own address); nil: no metrics.
+    var metricsAddress: String?
 
     var secretFile: String { "\(directory)/fabric.secret" }
     var clientKeyFile: String { "\(directory)/client.key" }
     var coordinatorEndpointFile: String { "\(directory)/coordinator.json" }
     var summaryDirectory: String { "\(directory)/jobs" }
+    var metricsDirectory: String { "\(directory)/metrics" }
+    var scrapeConfigFile: String { "\(directory)/prometheus.yml" }
+
+    /// What a child adds to serve its metrics at `address` and say where (`<name>.url`).
+    func metricsArguments(_ name: String, address: String) -> [String] {
+        guard metricsAddress != nil else { return [] }
+        return ["--metrics-listen", "\(address):0", "--metrics-url-file", "\(metricsDirectory)/\(name).url"]
+    }
 
     /// Aggregators past this many are refused: each is a process, and a topology for planning at
     /// scale has far more switches than one machine runs (serve a subset with `--switches`).
@@ -68,6 +79,11 @@ struct FabricServer {
             throw ValidationError("\(error)")
         }
         try? FileManager.default.removeItem(atPath: coordinatorEndpointFile)
+        if metricsAddress != nil {
+            try? FileManager.default.removeItem(atPath: metricsDirectory)
+            try? FileManager.default.createDirectory(atPath: metricsDirectory, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+        }
         var arguments = [
             "coordinator", "--config", config, "--endpoint-file", coordinatorEndpointFile, "--secret-file", secretFile,
             "--client-key-file", clientKeyFile, "--summary-dir", summaryDirectory, "--chunk", "\(chunkBytes)",
@@ -77,9 +93,11 @@ struct FabricServer {
         var wrapper: [String] = []
         if let fabric {
             arguments += ["--listen", "\(fabric.state.plan.managementAddress):0", "--fabric-state", fabric.path]
+            arguments += metricsArguments("coordinator", address: fabric.state.plan.managementAddress)
             wrapper = Self.inNamespace(fabric.state.plan.managementNamespace)
         } else {
             arguments += ["--listen", coordinatorListen]
+            arguments += metricsArguments("coordinator", address: metricsAddress ?? "127.0.0.1")
         }
         let coordinator = try supervisor.start(name: "coordinator", arguments: arguments, wrapper: wrapper)
         guard let endpoint = waitForEndpoint(seconds: 30, while: { coordinator.process.isRunning }) else {
@@ -93,10 +111,48 @@ struct FabricServer {
                 "aggregator", "--switch", name, "--coordinator", "\(endpoint.coordinator)", "--log-level", logLevel,
                 "--secret-file", secretFile,
             ] + transportArguments + place.arguments
+                + metricsArguments("aggregator-\(name)",
+                                   address: fabric?.state.plan.node(name)?.dataAddress ?? metricsAddress ?? "127.0.0.1")
             try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: place.wrapper)
         }
         return Running(supervisor: supervisor, coordinator: coordinator, endpoint: endpoint,
                        clientKey: FabricCredentials(secret: secret).clientKey)
+    }
+
+    /// Every daemon's metrics URL (name → URL), once each has written it; nil past the deadline.
+    func metricsURLs(seconds: Double) -> [(name: String, url: String)]? {
+        let names = ["coordinator"] + switches.map { "aggregator-\($0)" }
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            let urls = names.compactMap { name -> (String, String)? in
+                guard let text = try? String(contentsOfFile: "\(metricsDirectory)/\(name).url", encoding: .utf8) else {
+                    return nil
+                }
+                return (name, text.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            if urls.count == names.count { return urls.map { (name: $0.0, url: $0.1) } }
+            if Date() > deadline { return nil }
+            usleep(20_000)
+        }
+    }
+
+    /// A Prometheus scrape configuration for these daemons: `prometheus --config.file=<it>`.
+    static func scrapeConfig(_ urls: [(name: String, url: String)], topology: String) -> String {
+        var lines = [
+            "# Prometheus scrape configuration for the Tributary fabric \(topology) (written by tributary serve).",
+            "scrape_configs:",
+            "  - job_name: tributary",
+            "    scrape_interval: 5s",
+            "    metrics_path: /metrics",
+            "    static_configs:",
+        ]
+        for (name, url) in urls {
+            // http://host:port/metrics → host:port
+            let target = url.replacingOccurrences(of: "http://", with: "").replacingOccurrences(of: "/metrics", with: "")
+            lines.append("      - targets: ['\(target)']")
+            lines.append("        labels: {daemon: '\(name)'}")
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 
     private func waitForEndpoint(seconds: Double, while alive: () -> Bool) -> FabricEndpoint? {

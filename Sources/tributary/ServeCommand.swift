@@ -48,6 +48,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Run every daemon in its switch's namespace of the emulated fabric (as root).")
     var fabric = false
 
+    @Option(help: "Address every daemon serves its Prometheus metrics on (each picks a free port; the URLs are printed).")
+    var metricsAddress: String = "127.0.0.1"
+
+    @Flag(help: "Serve no metrics.")
+    var noMetrics = false
+
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
@@ -68,6 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
         server.aggregatorAddress = aggregatorAddress
         server.coordinatorListen = "\(listen)"
         server.fabric = session.map { ($0.state, $0.path) }
+        server.metricsAddress = noMetrics ? nil : metricsAddress
         let supervisor = ProcessSupervisor(executable: selfExecutable(), logDirectory: directory)
         let signals = SignalWatcher()
         defer { supervisor.stopAll() }
@@ -110,6 +117,17 @@ struct ServeCommand: AsyncParsableCommand {
         print("endpoint file: \(endpointPath)")
         print("client key: \(endpoint.clientKeyFile) (mode 0600; share it to let others attach jobs)")
         print("logs and job summaries: \(directory)")
+        if server.metricsAddress != nil {
+            guard let urls = server.metricsURLs(seconds: 10) else {
+                throw ValidationError("the daemons did not report their metrics endpoints; see the logs in \(directory)")
+            }
+            let where_ = session == nil ? "" : " (inside the fabric: `ip netns exec <namespace> curl URL`)"
+            print("metrics\(where_):")
+            for (name, url) in urls { print("  \(name): \(url)") }
+            try Data(FabricServer.scrapeConfig(urls, topology: topology.name).utf8)
+                .write(to: URL(fileURLWithPath: server.scrapeConfigFile))
+            print("prometheus scrape config: \(server.scrapeConfigFile)")
+        }
         let inFabric = session == nil ? "" : "tributary fabric exec --config \(config) --host HOST -- "
         print("attach: TRIBUTARY_FABRIC=\(endpointPath) TRIBUTARY_JOB_SECRET=<secret> \(inFabric)tributary worker "
               + "--rank R --size N --job NAME")

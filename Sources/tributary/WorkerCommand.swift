@@ -2,6 +2,7 @@ import ArgumentParser
 import Authentication
 import Coordinator
 import Foundation
+import Telemetry
 import Logging
 import TransportTCP
 import TributaryCore
@@ -142,6 +143,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var workload: WorkloadOptions
     @OptionGroup var common: CommonOptions
     @OptionGroup var fabric: FabricOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
         let (rank, size) = try LaunchEnvironment.rankAndSize(rank: rank, size: size)
@@ -165,6 +167,8 @@ struct WorkerCommand: AsyncParsableCommand {
         logger.info("data transport: \(why)")
         let data = try fabric.dataTransport(base: base, logger: logger)
         let control = TCPTransport(localName: "rank \(rank)")
+        let served = try await metrics.start("rank \(rank)")
+        defer { if let served { Task { await served.server.close() } } }
         let communicator: Communicator
         do {
             var configuration = WorkerConfiguration(
@@ -172,6 +176,9 @@ struct WorkerCommand: AsyncParsableCommand {
                 jobSecret: jobSecret, operationTimeout: .seconds(timeout), joinTimeout: .seconds(timeout),
                 ringListen: ringListen, transportReason: why)
             configuration.slotRequest = slots
+            if let served {
+                configuration.observer = DataPlaneMetrics(node: host ?? "rank \(rank)", factory: served.metrics.factory)
+            }
             communicator = try await Communicator.join(configuration, control: control, data: data, logger: logger)
         } catch {
             writeStderr("tributary worker rank \(rank): cannot join job \(job): \(error)")

@@ -1,0 +1,107 @@
+import CoreMetrics
+import TributaryCore
+
+/// The coordinator's counters and gauges (swift-metrics; the CLI serves them in Prometheus format):
+/// operations by job (and for the whole fabric) by collective, path and outcome with their latency; admission refusals; errors
+/// by kind; connections by role; jobs by phase; slots granted per switch against its capacity.
+/// A job's series are destroyed when it ends, so their number follows the live jobs.
+final class CoordinatorMetrics {
+    private let factory: any MetricsFactory
+    private var operations: [OperationKey: Counter] = [:]
+    /// The same without the job: what the fabric has done since it started.
+    private var fabricOperations: [OperationKey: Counter] = [:]
+    private var latency: [String: Timer] = [:]
+    private var refusals: [String: Counter] = [:]
+    private var errors: [String: Counter] = [:]
+    private var gauges: [GaugeKey: Gauge] = [:]
+    /// Operations retried and jobs recovered after a lost switch: zero until the coordinator
+    /// recovers from faults (it fails the job today), exported so dashboards need no change then.
+    private let retries: Counter
+    private let recoveries: Counter
+
+    struct OperationKey: Hashable {
+        var job: String
+        var collective: Collective
+        var path: String
+        var outcome: String
+    }
+
+    struct GaugeKey: Hashable {
+        var label: String
+        var dimensions: [String]
+    }
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        retries = Counter(label: "tributary_operation_retries_total", dimensions: [], factory: factory)
+        recoveries = Counter(label: "tributary_recoveries_total", dimensions: [], factory: factory)
+    }
+
+    /// An operation concluded: `outcome` is `bit-exact`, `wrong` or `unchecked`.
+    func operation(job: String, collective: Collective, path: String, outcome: String, seconds: Double) {
+        let key = OperationKey(job: job, collective: collective, path: path, outcome: outcome)
+        let counter = operations[key] ?? {
+            let c = Counter(label: "tributary_operations_total",
+                            dimensions: [("job", job), ("collective", collective.description), ("path", path),
+                                         ("outcome", outcome)], factory: factory)
+            operations[key] = c
+            return c
+        }()
+        counter.increment()
+        let fabricKey = OperationKey(job: "", collective: collective, path: path, outcome: outcome)
+        let total = fabricOperations[fabricKey] ?? {
+            let c = Counter(label: "tributary_fabric_operations_total",
+                            dimensions: [("collective", collective.description), ("path", path), ("outcome", outcome)],
+                            factory: factory)
+            fabricOperations[fabricKey] = c
+            return c
+        }()
+        total.increment()
+        let timer = latency[path] ?? {
+            let t = Timer(label: "tributary_operation_seconds", dimensions: [("path", path)], factory: factory)
+            latency[path] = t
+            return t
+        }()
+        timer.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// A job's operation series go with it.
+    func jobEnded(_ job: String) {
+        for (key, counter) in operations where key.job == job {
+            counter.destroy()
+            operations.removeValue(forKey: key)
+        }
+    }
+
+    /// A job the switches could not hold: `outcome` is what the policy did (queued, ring, refused).
+    func admissionRefused(outcome: String) {
+        let counter = refusals[outcome] ?? {
+            let c = Counter(label: "tributary_admission_refusals_total", dimensions: [("outcome", outcome)],
+                            factory: factory)
+            refusals[outcome] = c
+            return c
+        }()
+        counter.increment()
+    }
+
+    func error(kind: ErrorReport.Kind) {
+        let name = "\(kind)"
+        let counter = errors[name] ?? {
+            let c = Counter(label: "tributary_errors_total", dimensions: [("kind", name)], factory: factory)
+            errors[name] = c
+            return c
+        }()
+        counter.increment()
+    }
+
+    /// Sets a gauge (connections by role, jobs by phase, slots per switch).
+    func gauge(_ label: String, _ dimensions: [(String, String)], _ value: Int) {
+        let key = GaugeKey(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
+        let gauge = gauges[key] ?? {
+            let g = Gauge(label: label, dimensions: dimensions, factory: factory)
+            gauges[key] = g
+            return g
+        }()
+        gauge.record(value)
+    }
+}
