@@ -65,6 +65,13 @@ public actor AggregatorDaemon {
     private var stopping = false
     /// Data connections that have not yet proved their job's key.
     private var unauthenticated = 0
+    /// Payload bytes per tree link since start, keyed (child node, parent node): for heartbeats.
+    private var linkBytes: [LinkEnds: (up: Int, down: Int)] = [:]
+
+    struct LinkEnds: Hashable {
+        var from: String
+        var to: String
+    }
 
     final class JobState {
         let engine: ReductionEngine
@@ -138,6 +145,12 @@ public actor AggregatorDaemon {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(1))
                     await self.checkStalls()
+                }
+            }
+            tasks.spawn { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: AggregatorStatus.interval)
+                    await self.sendStatus()
                 }
             }
             let outcome = await serveCoordinator(coordinator, inbound: inbound)
@@ -297,6 +310,8 @@ public actor AggregatorDaemon {
             while let frame = try await inbound.next(isolation: #isolation) {
                 switch frame {
                 case .chunk(let header, let payload):
+                    linkBytes[LinkEnds(from: state.childNames[index], to: configuration.switchName), default: (0, 0)]
+                        .up += payload.count
                     let actions = state.engine.contribution(from: index, header: header, payload: payload,
                                                             now: DispatchTime.now().uptimeNanoseconds)
                     if let observer = configuration.observer {
@@ -327,6 +342,7 @@ public actor AggregatorDaemon {
         case .chunk(let header, let payload):
             configuration.observer?.observe(.resultArrived(job: job, opSeq: header.opSeq, chunk: header.chunkIndex,
                                                            from: state.parentName, bytes: payload.count))
+            linkBytes[LinkEnds(from: configuration.switchName, to: state.parentName), default: (0, 0)].down += payload.count
             execute(job: job, state.engine.result(header: header, payload: payload))
         case .control(.error(let r)):
             // Pass failures down so every worker below learns why its operation ended.
@@ -344,15 +360,20 @@ public actor AggregatorDaemon {
         for action in actions {
             switch action {
             case .sendUp(let frame):
-                if let observer = configuration.observer, case .chunk(let h, let payload) = frame {
-                    observer.observe(.chunkSent(job: job, opSeq: h.opSeq, chunk: h.chunkIndex, to: state.parentName,
-                                                direction: .up, bytes: payload.count))
+                if case .chunk(let h, let payload) = frame {
+                    configuration.observer?.observe(.chunkSent(job: job, opSeq: h.opSeq, chunk: h.chunkIndex,
+                                                               to: state.parentName, direction: .up, bytes: payload.count))
+                    linkBytes[LinkEnds(from: configuration.switchName, to: state.parentName), default: (0, 0)].up
+                        += payload.count
                 }
                 state.parent?.send(frame)
             case .sendDown(let child, let frame):
-                if let observer = configuration.observer, case .chunk(let h, let payload) = frame {
-                    observer.observe(.chunkSent(job: job, opSeq: h.opSeq, chunk: h.chunkIndex,
-                                                to: state.childNames[child], direction: .down, bytes: payload.count))
+                if case .chunk(let h, let payload) = frame {
+                    configuration.observer?.observe(.chunkSent(job: job, opSeq: h.opSeq, chunk: h.chunkIndex,
+                                                               to: state.childNames[child], direction: .down,
+                                                               bytes: payload.count))
+                    linkBytes[LinkEnds(from: state.childNames[child], to: configuration.switchName), default: (0, 0)]
+                        .down += payload.count
                 }
                 if let connection = state.children[child] {
                     let prepared: SharedFrame
@@ -404,10 +425,40 @@ public actor AggregatorDaemon {
         report(ErrorReport(kind: .peerLost, job: job, ranks: ranks, reporter: name, message: "\(who) lost: \(reason)"))
     }
 
+    /// The heartbeat: alive, each job's slots and oldest waits, and the bytes each link carried.
+    private func sendStatus() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        func seconds(since t: UInt64) -> Double { Double(now &- t) / 1e9 }
+        let statuses = jobs.keys.sorted().map { job -> AggregatorStatus.JobStatus in
+            let state = jobs[job]!
+            let engine = state.engine
+            let waits = engine.waits(limit: AggregatorStatus.waitsShown).map { w in
+                AggregatorStatus.SlotWait(opSeq: w.opSeq, chunk: w.chunk, missing: w.missing.map { state.childNames[$0] },
+                                          missingRanks: w.ranks, seconds: seconds(since: w.since))
+            }
+            let up = engine.oldestAwaitingParent().map {
+                AggregatorStatus.ChunkWait(opSeq: $0.opSeq, chunk: $0.chunk, parent: state.parentName,
+                                           seconds: seconds(since: $0.since))
+            }
+            return AggregatorStatus.JobStatus(job: job, slotsInUse: engine.pool.inUse, slots: engine.pool.slots,
+                                              chunksFolded: engine.chunksFolded, waits: waits, awaitingParent: up)
+        }
+        // Each link once: the switch above it reports it (its child's count of the same bytes is not sent).
+        let links = linkBytes.filter { $0.key.to == configuration.switchName }.map { LinkLoad(from: $0.key.from, to: $0.key.to, bytesUp: $0.value.up, bytesDown: $0.value.down) }
+            .sorted { ($0.from, $0.to) < ($1.from, $1.to) }
+        coordinator?.send(.control(.aggregatorStatus(AggregatorStatus(switchName: configuration.switchName,
+                                                                      jobs: statuses, links: links))))
+    }
+
     private func checkStalls() {
         let now = DispatchTime.now().uptimeNanoseconds
         let timeout = UInt64(configuration.stallTimeout.components.seconds) * 1_000_000_000
         for (job, state) in jobs {
+            for stall in state.engine.parentStalls(now: now, timeout: timeout) {
+                report(ErrorReport(kind: .timeout, job: job, opSeq: stall.opSeq, reporter: name,
+                                   message: "op #\(stall.opSeq) chunk \(stall.chunk) has waited \(configuration.stallTimeout) "
+                                       + "for its result from \(state.parentName)"))
+            }
             for stall in state.engine.stalledSlots(now: now, timeout: timeout) {
                 report(ErrorReport(kind: .timeout, job: job, opSeq: stall.opSeq, ranks: stall.missing, reporter: name,
                                    message: "op #\(stall.opSeq) chunk \(stall.chunk) has waited "

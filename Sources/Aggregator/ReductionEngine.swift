@@ -23,6 +23,12 @@ public final class ReductionEngine {
     /// The chunk the last `contribution` completed, and how long its slot was open (in the
     /// caller's clock units): what metrics and traces call a fold.
     public private(set) var lastFold: (opSeq: UInt64, chunk: UInt32, waited: UInt64)?
+    /// Chunks folded since the job was installed.
+    public private(set) var chunksFolded: UInt64 = 0
+    /// Chunks sent to the parent whose result has not come back, and when they left (at most a
+    /// window's worth): what a hung parent leaves behind.
+    private var sentUp: [SlotKey: UInt64] = [:]
+    private var parentStallReported: Set<SlotKey> = []
 
     struct SlotKey: Hashable {
         var opSeq: UInt64
@@ -119,6 +125,8 @@ public final class ReductionEngine {
         slots.removeValue(forKey: key)
         pool.release(slot.poolIndex)
         lastFold = (key.opSeq, key.chunk, now &- slot.openedAt)
+        chunksFolded &+= 1
+        if !isRoot { sentUp[key] = now }
         return complete(slot)
     }
 
@@ -177,6 +185,9 @@ public final class ReductionEngine {
             return [.fail(violation(header, "parent sent a chunk that is not a result of job \(assignment.job)",
                                     ranks: []))]
         }
+        let key = SlotKey(opSeq: header.opSeq, chunk: header.chunkIndex)
+        sentUp.removeValue(forKey: key)
+        parentStallReported.remove(key)
         var h = header
         h.origin = origin
         return down(header: h, payload: payload)
@@ -242,10 +253,43 @@ public final class ReductionEngine {
     /// Releases the slots of an abandoned operation so a failure cannot leak the pool.
     public func abandon(opSeq: UInt64) {
         failedOps.insert(opSeq)
+        sentUp = sentUp.filter { $0.key.opSeq != opSeq }
+        parentStallReported = parentStallReported.filter { $0.opSeq != opSeq }
         for (key, slot) in slots where key.opSeq == opSeq {
             pool.release(slot.poolIndex)
             slots.removeValue(forKey: key)
         }
+    }
+
+    /// The `limit` oldest open slots: which children (indices) and ranks have not contributed, and
+    /// since when (the caller's clock units). For heartbeats; nothing is marked.
+    public func waits(limit: Int) -> [(opSeq: UInt64, chunk: UInt32, missing: [Int], ranks: [Int], since: UInt64)] {
+        let oldest = slots.sorted { ($0.value.openedAt, $0.key.opSeq, $0.key.chunk) < ($1.value.openedAt, $1.key.opSeq, $1.key.chunk) }
+            .prefix(limit)
+        return oldest.map { key, slot in
+            let missing = slot.signatures.indices.filter { slot.signatures[$0] == nil }
+            return (key.opSeq, key.chunk, missing, ranks(ofChildren: missing), slot.openedAt)
+        }
+    }
+
+    /// The oldest chunk sent up whose result has not come back, and when it left.
+    public func oldestAwaitingParent() -> (opSeq: UInt64, chunk: UInt32, since: UInt64)? {
+        sentUp.min { ($0.value, $0.key.opSeq, $0.key.chunk) < ($1.value, $1.key.opSeq, $1.key.chunk) }
+            .map { ($0.key.opSeq, $0.key.chunk, $0.value) }
+    }
+
+    /// Chunks sent up longer than `timeout` ago with no result from the parent; each reported once.
+    public func parentStalls(now: UInt64, timeout: UInt64) -> [(opSeq: UInt64, chunk: UInt32)] {
+        var out: [(UInt64, UInt32)] = []
+        for (key, since) in sentUp where now &- since > timeout && !parentStallReported.contains(key) {
+            out.append((key.opSeq, key.chunk))
+        }
+        out.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        // One report per operation is enough: the rest of its chunks wait for the same parent.
+        var seenOps: Set<UInt64> = []
+        out = out.filter { seenOps.insert($0.0).inserted }
+        for key in sentUp.keys where now &- sentUp[key]! > timeout { parentStallReported.insert(key) }
+        return out
     }
 
     /// Slots older than `timeout` (in the caller's clock units) with the ranks that have not

@@ -91,6 +91,8 @@ public actor Coordinator {
     private var deadlines = DeadlineQueue<TimedAction>()
     private var replayCache: [ReplayKey: [UInt64]] = [:]
     private let metrics: CoordinatorMetrics?
+    /// Each aggregator's last heartbeat (`AggregatorStatus`), by switch.
+    private var switchStatus: [String: AggregatorStatus] = [:]
 
     /// What a deadline does when it comes.
     enum TimedAction {
@@ -271,6 +273,11 @@ public actor Coordinator {
         case (.worker, .workerDone(let d)): if let job = job(of: id, claiming: d.job, rank: d.rank) { workerDone(job, d) }
         case (.worker, .error(let report)), (.aggregator, .error(let report)): errorReported(report, from: id)
         case (_, .listJobs): send(id, .jobList(jobList()))
+        case (_, .statusRequest): send(id, .liveStatus(liveStatus()))
+        case (.aggregator, .aggregatorStatus(let status)):
+            if aggregators[status.switchName]?.peer == id { switchStatus[status.switchName] = status }
+        case (.worker, .workerStatus(let status)):
+            if let job = job(of: id, claiming: status.job, rank: status.rank) { job.workerStatus[status.rank] = status }
         case (_, .heartbeat): break
         default:
             reject(id, .protocolViolation, "\(role.rawValue) may not send \(message)")
@@ -328,6 +335,7 @@ public actor Coordinator {
         if exitRequested { return }
         if let (name, _) = aggregators.first(where: { $0.value.peer == id }) {
             aggregators.removeValue(forKey: name)
+            switchStatus.removeValue(forKey: name)
             logger.warning("aggregator \(name) lost: \(reason)")
             for job in jobs.jobs where job.tree?.nodes[name] != nil && !job.isOver {
                 fail(job, ErrorReport(kind: .peerLost, job: job.id, reporter: "coordinator",
@@ -880,9 +888,12 @@ public actor Coordinator {
         }
     }
 
-    /// Fails a job: records the first cause and tells every rank, so no one waits forever.
+    /// Fails a job: records the first cause and tells every rank, so no one waits forever. A stall
+    /// (a timeout anywhere) is first explained from the heartbeats: a switch or rank that went
+    /// silent is named as the cause, whoever noticed the stall.
     private func fail(_ job: Job, _ report: ErrorReport) {
         guard job.failure == nil, !job.closed else { return }
+        let report = explained(job, report)
         job.failure = report
         logger.error("job \(job.name) failed: \(report)")
         for worker in job.workers.values { send(worker.peer, .error(report)) }
@@ -891,6 +902,90 @@ public actor Coordinator {
         }
         // Ranks that already failed may never say done; give them a moment, then close the job.
         deadlines.schedule(.closeJob(job.id), after: .seconds(2))
+    }
+
+    /// A timeout, restated with its cause when the heartbeats show one.
+    private func explained(_ job: Job, _ report: ErrorReport) -> ErrorReport {
+        guard report.kind == .timeout || report.kind == .internalError, let diagnosis = diagnose(job),
+              let cause = diagnosis.cause else { return report }
+        var ranks = report.ranks
+        if let tree = job.tree, !diagnosis.culpritSwitches.isEmpty {
+            ranks = diagnosis.culpritSwitches.flatMap { tree.ranks(underNode: $0) }
+        } else if !diagnosis.culpritRanks.isEmpty {
+            ranks = diagnosis.culpritRanks
+        }
+        return ErrorReport(kind: .timeout, job: report.job, opSeq: report.opSeq, ranks: Array(Set(ranks)).sorted(),
+                           reporter: "coordinator", message: "\(cause) (\(report.reporter) reported: \(report.message))")
+    }
+
+    /// What the heartbeats say about a job now; nil before it has a tree.
+    private func diagnose(_ job: Job) -> StallDiagnosis? {
+        guard let tree = job.tree else { return nil }
+        let now = ContinuousClock.now
+        var switches: [String: StallDiagnosis.SwitchReport] = [:]
+        if !tree.isHostRing {
+            for name in tree.aggregatorsTopDown {
+                guard let entry = aggregators[name] else {
+                    switches[name] = StallDiagnosis.SwitchReport(status: nil, silentFor: nil)
+                    continue
+                }
+                let heard = peers[entry.peer].map { (now - $0.lastHeard).inSeconds }
+                switches[name] = StallDiagnosis.SwitchReport(
+                    status: switchStatus[name]?.jobs.first { $0.job == job.id }, silentFor: heard ?? 0, pid: entry.pid)
+            }
+        }
+        var ranks: [Int: StallDiagnosis.RankReport] = [:]
+        for (rank, worker) in job.workers {
+            let heard = peers[worker.peer].map { (now - $0.lastHeard).inSeconds } ?? 0
+            ranks[rank] = StallDiagnosis.RankReport(status: job.workerStatus[rank], silentFor: heard, host: worker.host,
+                                                    pid: worker.pid)
+        }
+        return StallDiagnosis(job: job.name, tree: tree, switches: switches, ranks: ranks)
+    }
+
+    /// The fabric now, for `tributary status`: switches and their heartbeats, jobs, operations in
+    /// flight and the diagnosis of any that stall.
+    private func liveStatus() -> LiveStatus {
+        let now = ContinuousClock.now
+        let switches = resources.switchNames.map { name -> LiveStatus.SwitchState in
+            let entry = aggregators[name]
+            let heard = entry.flatMap { peers[$0.peer] }.map { (now - $0.lastHeard).inSeconds }
+            let status = switchStatus[name]
+            return LiveStatus.SwitchState(name: name, registered: entry != nil, silentSeconds: heard,
+                                          jobs: status?.jobs.count ?? 0,
+                                          slotsInUse: status?.jobs.reduce(0) { $0 + $1.slotsInUse } ?? 0, pid: entry?.pid)
+        }
+        let jobStates = jobs.jobs.sorted { $0.created < $1.created }.map { job -> LiveStatus.JobState in
+            var silent: [Int: Double] = [:]
+            for (rank, worker) in job.workers {
+                if let peer = peers[worker.peer], (now - peer.lastHeard).inSeconds >= StallDiagnosis.silence {
+                    silent[rank] = (now - peer.lastHeard).inSeconds
+                }
+            }
+            var ops: [UInt64: LiveStatus.Operation] = [:]
+            for (rank, status) in job.workerStatus {
+                guard let p = status.operation else { continue }
+                var op = ops[p.opSeq] ?? LiveStatus.Operation(opSeq: p.opSeq, collective: p.collective, seconds: 0,
+                                                              ranksIn: [], ranksNotIn: [])
+                op.seconds = max(op.seconds, p.seconds)
+                op.ranksIn.append(rank)
+                ops[p.opSeq] = op
+            }
+            let inFlight = ops.keys.sorted().map { seq -> LiveStatus.Operation in
+                var op = ops[seq]!
+                op.ranksIn.sort()
+                op.ranksNotIn = (0..<job.worldSize).filter { !op.ranksIn.contains($0) }
+                return op
+            }
+            let info = job.info(now: now)
+            let diagnosis = job.phase == .running && !job.isOver ? diagnose(job) : nil
+            return LiveStatus.JobState(id: job.id, name: job.name, phase: info.phase, ranks: job.worldSize,
+                                       path: info.path, operations: job.completedCount, treeEdges: job.tree?.edges ?? [],
+                                       silentRanks: silent, inFlight: inFlight,
+                                       diagnosis: (diagnosis?.lines ?? []) + (diagnosis?.cause.map { ["cause: \($0)"] } ?? []))
+        }
+        let links = LinkLoad.merged(switchStatus.keys.sorted().flatMap { switchStatus[$0]!.links })
+        return LiveStatus(topology: configuration.topology.name, switches: switches, jobs: jobStates, links: links)
     }
 
     private func finishIfOver(_ job: Job) {

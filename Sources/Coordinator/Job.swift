@@ -60,6 +60,8 @@ final class Job {
     var ready: Set<Int> = []
     var done: Set<Int> = []
     var operations: [UInt64: OpRecord] = [:]
+    /// Each rank's last heartbeat (`WorkerStatus`).
+    var workerStatus: [Int: WorkerStatus] = [:]
     var failure: ErrorReport?
     /// The most specific stall report seen so far (see `Coordinator.errorReported`).
     var pendingTimeout: ErrorReport?

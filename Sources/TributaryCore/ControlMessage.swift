@@ -44,6 +44,14 @@ public enum ControlMessage: Sendable, Codable, Equatable {
     case shutdown(Shutdown)
     /// Liveness, both directions on the control plane.
     case heartbeat(Heartbeat)
+    /// Aggregator → coordinator, every `AggregatorStatus.interval`: alive, and what it waits for.
+    case aggregatorStatus(AggregatorStatus)
+    /// Worker → coordinator, every `AggregatorStatus.interval`: alive, and the operation it is in.
+    case workerStatus(WorkerStatus)
+    /// Tool → coordinator: the live state of the fabric (`tributary status`).
+    case statusRequest
+    /// Coordinator → tool.
+    case liveStatus(LiveStatus)
 }
 
 public enum Role: String, Sendable, Codable {
@@ -504,6 +512,7 @@ extension ControlMessage: CustomStringConvertible {
         case .chunkData(let d): return "chunkData(job \(d.job) op #\(d.opSeq) rank \(d.rank), \(d.chunks.count) chunks)"
         case .opReport(let r): return "opReport(job \(r.job) op #\(r.opSeq) rank \(r.rank))"
         case .listJobs: return "listJobs"
+        case .statusRequest: return "statusRequest"
         default:
             // Every other payload is a plain struct with nothing secret: its case and fields.
             guard let payload = Mirror(reflecting: self).children.first else { return "control message" }

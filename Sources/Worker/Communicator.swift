@@ -95,6 +95,11 @@ public final class Communicator {
     private let dataTransportName: String
     var events: AsyncStream<Event>.Iterator
     private let pumps: [Task<Void, Never>]
+    /// The operation in progress, for the heartbeat.
+    let progress = OperationProgress()
+    /// Sends this rank's status to the coordinator every `AggregatorStatus.interval`, whatever the
+    /// application is doing: a rank that stops (SIGSTOP, a hang) is named by its silence.
+    private var heartbeat: Task<Void, Never>?
     var ringNext: (any FrameConnection)?
     var ringPrev: (any FrameConnection)?
     /// The connections this rank sends data on (to its leaf, to its ring successor): where its
@@ -151,6 +156,13 @@ public final class Communicator {
         self.dataTransportName = dataTransportName
         self.events = events
         self.pumps = pumps
+        let (control, progress, job, rank) = (control, progress, assignment.job, configuration.rank)
+        heartbeat = Task {
+            while !Task.isCancelled {
+                control.send(.control(.workerStatus(WorkerStatus(job: job, rank: rank, operation: progress.snapshot()))))
+                try? await Task.sleep(for: AggregatorStatus.interval)
+            }
+        }
     }
 
     deinit {
@@ -163,6 +175,7 @@ public final class Communicator {
     }
 
     private func closeConnections() {
+        heartbeat?.cancel()
         for pump in pumps { pump.cancel() }
         control.close()
         data?.close()
@@ -422,6 +435,11 @@ public final class Communicator {
         observer?.observe(.operationStarted(job: assignment.job, rank: rank, opSeq: seq, collective: collective,
                                             dtype: dtype, count: count, algorithm: algorithm))
         let traffic: (sent: Int, received: Int)
+        progress.begin(opSeq: seq, collective: collective,
+                       chunks: assignment.streaming.chunkCount(count: count, dtype: dtype),
+                       waitingFor: algorithm == .inNetwork ? assignment.leaf
+                           : "ring peer rank \((rank + worldSize - 1) % worldSize)")
+        defer { progress.end() }
         do {
             switch algorithm {
             case .inNetwork: traffic = try await runInNetwork(call, send: send, recv: recv)
@@ -513,6 +531,7 @@ public final class Communicator {
             template.elementCount = UInt32(elements)
             observer?.observe(.chunkSent(job: template.job, opSeq: seq, chunk: UInt32(k), to: leaf, direction: .up,
                                          bytes: call.contributes ? elements * size : 0))
+            progress.sent()
             if call.contributes {
                 let bytes = elements * size
                 template.flags = []
@@ -582,6 +601,7 @@ public final class Communicator {
                 lastProgress = ContinuousClock.now
                 observer?.observe(.resultArrived(job: h.job, opSeq: seq, chunk: h.chunkIndex, from: leaf,
                                                  bytes: Int(h.payloadLength)))
+                progress.received()
                 if nextToSend < chunks {
                     sendChunk(nextToSend)
                     nextToSend += 1

@@ -10,7 +10,7 @@ struct Tributary: AsyncParsableCommand {
             aggregating switch and one worker per host on loopback, performs validated allreduces through the \
             switch tree and prints a summary.
             """,
-        subcommands: [LaunchCommand.self, ServeCommand.self, JobsCommand.self, CoordinatorCommand.self, AggregatorCommand.self, WorkerCommand.self,
+        subcommands: [LaunchCommand.self, ServeCommand.self, JobsCommand.self, StatusCommand.self, CoordinatorCommand.self, AggregatorCommand.self, WorkerCommand.self,
                       TopoCommand.self, BenchCommand.self, LimitsCommand.self, FabricCommand.self,
                       DoctorCommand.self, StreamCommand.self])
 }
