@@ -728,5 +728,7 @@ public final class Communicator {
     public func abort(_ message: String) {
         control.send(.control(.error(ErrorReport(kind: .internalError, job: assignment.job, ranks: [rank],
                                                  reporter: "rank \(rank)", message: message))))
+        // An aborted rank says nothing more: a heartbeat after this could outlive the transports.
+        heartbeat?.cancel()
     }
 }
