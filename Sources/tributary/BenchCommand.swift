@@ -50,6 +50,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Repeats per limit measurement (median).") var limitRepeats: Int = 5
     @Option(help: "Sizes up to this many bytes get latency percentiles (p50/p99).")
     var latencyUpTo: ByteSize = ByteSize(64 << 10)
+    @Flag(help: "Every daemon and worker serves Prometheus metrics while the run lasts (the URLs are printed).")
+    var metrics = false
+
     @OptionGroup var common: CommonOptions
 
     var algorithms: [Algorithm] {
@@ -143,6 +146,8 @@ struct BenchCommand: ParsableCommand {
                     }
                 })
             runner.fabric = session.map { ($0.state, $0.path) }
+            runner.metrics = metrics
+        runner.metrics = metrics
             runner.jobs = jobs
             runner.jobName = "bench"
             runner.windowMode = mode

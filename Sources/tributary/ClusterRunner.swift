@@ -31,6 +31,8 @@ struct ClusterRunner {
     var workerAddress = "127.0.0.1"
     /// Called about every 50 ms while the cluster runs (progress display).
     var onTick: () -> Void = {}
+    /// Every daemon and worker serves Prometheus metrics (`--metrics`); their URLs are printed.
+    var metrics = false
 
     struct Outcome {
         var summary: JobSummary?
@@ -75,6 +77,7 @@ struct ClusterRunner {
         server.windowMode = windowMode
         server.aggregatorAddress = aggregatorAddress
         server.fabric = fabric
+        if metrics { server.metricsAddress = aggregatorAddress }
         let names = jobs == 1 ? [jobName] : (0..<jobs).map { "\(jobName)-\($0)" }
         let summaryFiles = names.map { "\(server.summaryDirectory)/\(Coordinator.fileName($0)).json" }
         for file in summaryFiles { try? FileManager.default.removeItem(atPath: file) }
@@ -91,6 +94,10 @@ struct ClusterRunner {
             return Outcome(summary: nil, failure: "\(error)", aggregatorPeakBytes: [:],
                            processes: supervisor.children.count)
         }
+        if metrics {
+            for (name, url) in server.metricsURLs(seconds: 10) ?? [] { print("metrics: \(name) \(url)") }
+            fflush(nil)
+        }
         var workerChildren: [ProcessSupervisor.Child] = []
         let size = workers / jobs
         for (job, name) in names.enumerated() {
@@ -105,6 +112,8 @@ struct ClusterRunner {
                     "--job", name, "--rank", "\(rank)", "--size", "\(size)", "--timeout", "\(opTimeout)",
                     "--log-level", "warning", "--host", host,
                 ] + transportArguments + place.arguments + workerArguments
+                    + server.metricsArguments("worker-\(job)-\(rank)",
+                                              address: fabric?.state.plan.node(host)?.dataAddress ?? workerAddress)
                 workerChildren.append(try supervisor.start(
                     name: jobs == 1 ? "worker-\(rank)" : "worker-\(job)-\(rank)", arguments: arguments,
                     wrapper: place.wrapper, environment: [JobSecret.environmentVariable: jobSecret]))

@@ -49,6 +49,9 @@ struct LaunchCommand: AsyncParsableCommand {
     var workerAddress: String = "127.0.0.1"
 
     @OptionGroup var workload: WorkloadOptions
+    @Flag(help: "Every daemon and worker serves Prometheus metrics while the run lasts (the URLs are printed).")
+    var metrics = false
+
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
@@ -75,6 +78,7 @@ struct LaunchCommand: AsyncParsableCommand {
             opTimeout: opTimeout, logDirectory: logDirectory, summaryFile: summary ?? "\(logDirectory)/summary.json",
             workerArguments: workload.arguments)
         runner.fabric = session.map { ($0.state, $0.path) }
+        runner.metrics = metrics
         runner.windowMode = windowMode
         runner.aggregatorAddress = aggregatorAddress
         runner.workerAddress = workerAddress
