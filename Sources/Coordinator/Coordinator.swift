@@ -277,7 +277,8 @@ public actor Coordinator {
         case (.aggregator, .aggregatorStatus(let status)):
             if aggregators[status.switchName]?.peer == id { switchStatus[status.switchName] = status }
         case (.worker, .workerStatus(let status)):
-            if let job = job(of: id, claiming: status.job, rank: status.rank) { job.workerStatus[status.rank] = status }
+            // A heartbeat may cross the job's end: heard only from the rank's own connection, else dropped.
+            if let job = jobs[status.job], job.workers[status.rank]?.peer == id { job.workerStatus[status.rank] = status }
         case (_, .heartbeat): break
         default:
             reject(id, .protocolViolation, "\(role.rawValue) may not send \(message)")
