@@ -6,7 +6,7 @@ import TributaryCore
 /// How a client (worker, `jobs`) finds a running fabric and proves it may use it: the endpoint file
 /// `serve` writes (`--fabric`, or `$TRIBUTARY_FABRIC`), or an address and a client key file.
 struct ClientOptions: ParsableArguments {
-    @Option(name: .customLong("fabric-endpoint"),
+    @Option(name: [.customLong("fabric-endpoint"), .customLong("endpoint-file")],
             help: "Endpoint file of a running fabric, as `tributary serve --endpoint-file` writes it (default: $TRIBUTARY_FABRIC).")
     var endpointFile: String?
 
