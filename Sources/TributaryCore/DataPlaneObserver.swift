@@ -111,41 +111,70 @@ extension AggregationTree {
     /// a switch's link to its parent carries one copy of the subtree's contribution up and of the
     /// result down, so the largest any rank below it sent and received (a broadcast subtree without
     /// the root sends empty chunks up; a reduce's other subtrees get empty results). On the host
-    /// ring each rank's bytes go to its successor.
+    /// ring each rank's bytes go to its successor; a successor on the same host crosses no link.
+    ///
+    /// Linear in the tree's size: the coordinator calls this for every operation of every job.
     public func linkLoads(algorithm: Algorithm, bytesSent: [Int], bytesReceived: [Int]) -> [LinkLoad] {
         guard bytesSent.count == hosts.count, bytesReceived.count == hosts.count else { return [] }
         if algorithm == .ring || isHostRing {
             guard hosts.count > 1 else { return [] }
-            return hosts.indices.map { r in
-                LinkLoad(from: hosts[r], to: hosts[(r + 1) % hosts.count], bytesUp: bytesSent[r], bytesDown: 0)
+            return hosts.indices.compactMap { r in
+                let next = hosts[(r + 1) % hosts.count]
+                guard next != hosts[r] else { return nil }
+                return LinkLoad(from: hosts[r], to: next, bytesUp: bytesSent[r], bytesDown: 0)
             }
+        }
+        let topDown = aggregatorsTopDown
+        // Each rank's leaf, and the most any rank below each switch sent and received, bottom-up once.
+        var leaf = [String?](repeating: nil, count: hosts.count)
+        var most: [String: (sent: Int, received: Int)] = [:]
+        for name in topDown.reversed() {
+            var sent = 0, received = 0
+            for child in nodes[name]?.children ?? [] {
+                switch child {
+                case .worker(let rank):
+                    guard hosts.indices.contains(rank) else { continue }
+                    if leaf[rank] == nil { leaf[rank] = name }
+                    sent = max(sent, bytesSent[rank])
+                    received = max(received, bytesReceived[rank])
+                case .aggregator(let sub):
+                    sent = max(sent, most[sub]?.sent ?? 0)
+                    received = max(received, most[sub]?.received ?? 0)
+                }
+            }
+            most[name] = (sent, received)
         }
         var loads: [LinkLoad] = []
         for rank in hosts.indices {
-            guard let leaf = leaf(ofRank: rank) else { continue }
+            guard let leaf = leaf[rank] else { continue }
             loads.append(LinkLoad(from: hosts[rank], to: leaf, bytesUp: bytesSent[rank], bytesDown: bytesReceived[rank]))
         }
-        for name in aggregatorsTopDown {
-            guard let parent = nodes[name]?.parent else { continue }
-            let below = ranks(underNode: name)
-            loads.append(LinkLoad(from: name, to: parent, bytesUp: below.map { bytesSent[$0] }.max() ?? 0,
-                                  bytesDown: below.map { bytesReceived[$0] }.max() ?? 0))
+        for name in topDown {
+            guard let parent = nodes[name]?.parent, let below = most[name] else { continue }
+            loads.append(LinkLoad(from: name, to: parent, bytesUp: below.sent, bytesDown: below.received))
         }
         return loads
     }
 
     /// The tree's edges as (child node, parent node) pairs: hosts to their leaves, switches to their parents.
-    /// On the host ring: each host to its successor.
+    /// On the host ring: each host to its successor. Each pair once: several ranks on one host share
+    /// their host's edge, and ring neighbours on the same host have none.
     public var edges: [[String]] {
-        if isHostRing {
-            return hosts.count > 1 ? hosts.indices.map { [hosts[$0], hosts[($0 + 1) % hosts.count]] } : []
-        }
+        var seen = Set<[String]>()
         var out: [[String]] = []
+        func add(_ child: String, _ parent: String) {
+            guard child != parent, seen.insert([child, parent]).inserted else { return }
+            out.append([child, parent])
+        }
+        if isHostRing {
+            if hosts.count > 1 { for r in hosts.indices { add(hosts[r], hosts[(r + 1) % hosts.count]) } }
+            return out
+        }
         for name in aggregatorsTopDown {
             for child in nodes[name]?.children ?? [] {
                 switch child {
-                case .worker(let rank): if rank < hosts.count { out.append([hosts[rank], name]) }
-                case .aggregator(let sub): out.append([sub, name])
+                case .worker(let rank): if hosts.indices.contains(rank) { add(hosts[rank], name) }
+                case .aggregator(let sub): add(sub, name)
                 }
             }
         }
