@@ -1,4 +1,5 @@
 import Foundation
+import TributaryCore
 
 /// A dependency-free SVG writer for "bandwidth vs message size" plots.
 ///
@@ -251,20 +252,7 @@ public enum SVGPlot {
         return String(text.prefix(limit - 1)) + "…"
     }
 
-    /// Escapes the five XML special characters, so names and labels cannot break the document.
-    static func escape(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.count)
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&apos;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
-    }
+    /// Escapes the five XML special characters (and replaces characters XML cannot hold), so names and labels
+    /// cannot break the document.
+    static func escape(_ text: String) -> String { XMLText.escape(text) }
 }
