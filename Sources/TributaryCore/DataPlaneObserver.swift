@@ -147,7 +147,8 @@ extension AggregationTree {
         var loads: [LinkLoad] = []
         for rank in hosts.indices {
             guard let leaf = leaf[rank] else { continue }
-            loads.append(LinkLoad(from: hosts[rank], to: leaf, bytesUp: bytesSent[rank], bytesDown: bytesReceived[rank]))
+            loads.append(LinkLoad(from: hosts[rank], to: leaf, bytesUp: bytesSent[rank],
+                                  bytesDown: bytesReceived[rank]))
         }
         for name in topDown {
             guard let parent = nodes[name]?.parent, let below = most[name] else { continue }

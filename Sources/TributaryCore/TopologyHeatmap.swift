@@ -5,9 +5,9 @@ import Foundation
 /// which link was the bottleneck" on its own, in a browser or a report, without the summary table.
 ///
 /// Hosts sit on the bottom row and switches above them by hops from the nearest host
-/// (`TopologyLayout`). Every link is one `<g class="link" data-link="x--y">` (ends in code-point
-/// order, so a tool can find a link without knowing the layout) with a `<title>` tooltip giving the
-/// bytes each way, the rate and, when a duration is known, the utilisation. Loads and tree edges
+/// (`TopologyLayout`). Every link is one `<g class="link" data-link="x--y">` (ends in string
+/// order, `leaf0--spine0`, so a tool can find a link without knowing the layout) with a `<title>`
+/// tooltip giving the bytes each way, the rate and, when a duration is known, the utilisation. Loads and tree edges
 /// between non-neighbours are spread onto every link of the path between them (`TopologyGraph`).
 ///
 /// Colour: with a duration and link rates, the utilisation of the link's busier direction (payload
@@ -99,28 +99,9 @@ public enum TopologyHeatmap {
         svg += "<g class=\"links\" fill=\"none\" stroke-linecap=\"round\">\n"
         for index in order {
             guard let ends = graph.ends[index] else { continue }
-            let link = topology.links[index]
-            let onTree = treeLinks.contains(index)
-            let heat = measure.heat(index)
-            let (first, second) = link.a <= link.b ? (link.a, link.b) : (link.b, link.a)
-            let (firstBytes, secondBytes) = link.a <= link.b
-                ? (traffic.aToB[index], traffic.bToA[index]) : (traffic.bToA[index], traffic.aToB[index])
-            let path = geometry.path(from: ends.a, to: ends.b, top: top)
-            let width = geometry.linkWidth(heat: heat, onTree: onTree)
-            var classes = "link"
-            if onTree { classes += " tree" }
-            if heat == nil { classes += " idle" }
-            svg += "<g class=\"\(classes)\" data-link=\"\(XMLText.escape(first))--\(XMLText.escape(second))\" "
-                + "data-bytes=\"\(firstBytes) \(secondBytes)\""
-                + (heat.map { " data-heat=\"\(String(format: "%.4g", $0))\"" } ?? "") + ">"
-            svg += "<title>" + XMLText.escape(tooltip(link: link, first: first, second: second, bytes: (firstBytes, secondBytes),
-                                                      measure: measure, onTree: onTree)) + "</title>"
-            if onTree {
-                svg += "<path class=\"outline\" d=\"\(path)\" stroke=\"#222222\" "
-                    + "stroke-width=\"\(format(width + 3 * geometry.density))\"/>"
-            }
-            svg += "<path d=\"\(path)\" stroke=\"\(heat.map(HeatScale.color) ?? HeatScale.idle)\" "
-                + "stroke-width=\"\(format(width))\"/></g>\n"
+            svg += link(index, topology: topology, traffic: traffic, measure: measure,
+                        onTree: treeLinks.contains(index), path: geometry.path(from: ends.a, to: ends.b, top: top),
+                        geometry: geometry)
         }
         svg += "</g>\n"
 
@@ -133,9 +114,34 @@ public enum TopologyHeatmap {
             }
         }
         svg += "</g>\n"
-        svg += legend(y: legendY, measure: measure, geometry: geometry)
+        svg += legend(y: legendY, measure: measure)
         svg += "</svg>\n"
         return svg
+    }
+
+    /// One link: a group carrying its id, bytes and heat, its tooltip, the tree's outline, the line.
+    private static func link(_ index: Int, topology: Topology, traffic: LinkTraffic, measure: Measure, onTree: Bool,
+                             path: String, geometry: Geometry) -> String {
+        let link = topology.links[index]
+        let heat = measure.heat(index)
+        let ordered = link.a <= link.b
+        let (first, second) = ordered ? (link.a, link.b) : (link.b, link.a)
+        let bytes = ordered ? (traffic.aToB[index], traffic.bToA[index]) : (traffic.bToA[index], traffic.aToB[index])
+        let width = geometry.linkWidth(heat: heat, onTree: onTree)
+        var classes = "link"
+        if onTree { classes += " tree" }
+        if heat == nil { classes += " idle" }
+        var out = "<g class=\"\(classes)\" data-link=\"\(XMLText.escape(first))--\(XMLText.escape(second))\" "
+            + "data-bytes=\"\(bytes.0) \(bytes.1)\""
+            + (heat.map { " data-heat=\"\(String(format: "%.4g", $0))\"" } ?? "") + ">"
+        out += "<title>" + XMLText.escape(tooltip(link: link, first: first, second: second, bytes: bytes,
+                                                  measure: measure, onTree: onTree)) + "</title>"
+        if onTree {
+            out += "<path class=\"outline\" d=\"\(path)\" stroke=\"#222222\" "
+                + "stroke-width=\"\(format(width + 2.4 * geometry.density))\"/>"
+        }
+        return out + "<path d=\"\(path)\" stroke=\"\(heat.map(HeatScale.color) ?? HeatScale.idle)\" "
+            + "stroke-width=\"\(format(width))\"/></g>\n"
     }
 
     // MARK: - What the colour measures
@@ -150,13 +156,12 @@ public enum TopologyHeatmap {
         }
 
         let kind: Kind
+        /// Heat per link, nil for an idle one.
         private let heats: [Double?]
-        /// Utilisation per link when measuring it (may exceed 1), for tooltips.
+        /// Link rates in bits/s.
         private let rates: [Double]
-        private let traffic: LinkTraffic
 
         init(topology: Topology, traffic: LinkTraffic, seconds: Double?) {
-            self.traffic = traffic
             rates = topology.links.map(\.rate)
             let linkCount = topology.links.count
             let haveRates = rates.allSatisfy { $0.isFinite && $0 > 0 }
@@ -258,7 +263,8 @@ public enum TopologyHeatmap {
         func direction(_ from: String, _ to: String, _ count: Int) -> String {
             var text = "\(from) → \(to): \(bytesLabel(count))"
             if case .utilisation(let seconds) = measure.kind {
-                text += " (\(percentLabel(Double(count) * 8 / (link.rate * seconds))) of \(TopologyUnits.formatRate(link.rate)))"
+                let share = percentLabel(Double(count) * 8 / (link.rate * seconds))
+                text += " (\(share) of \(TopologyUnits.formatRate(link.rate)))"
             }
             return text
         }
@@ -289,8 +295,8 @@ public enum TopologyHeatmap {
             let kind = sw.aggregation != nil ? "aggregating" : "forwarding"
             var out = "<g class=\"node switch \(kind)\(onTree ? " tree" : "")\" data-node=\"\(XMLText.escape(name))\">"
                 + "<title>\(XMLText.escape(tip))</title>"
-            out += switchShape(x: geometry.x(v), y: y, width: box.width, height: box.height, aggregating: sw.aggregation != nil,
-                               onTree: onTree)
+            out += switchShape(x: geometry.x(v), y: y, width: box.width, height: box.height,
+                               aggregating: sw.aggregation != nil, onTree: onTree)
             if let placement {
                 out += "<text x=\"\(x)\" y=\"\(format(y))\" dy=\"0.35em\" text-anchor=\"middle\" "
                     + "font-size=\"\(format(placement.font))\"\(weight) fill=\"#111111\">\(label)</text>"
@@ -310,8 +316,9 @@ public enum TopologyHeatmap {
         if let placement {
             if placement.rotated {
                 let ly = y + r + 4
-                out += "<text x=\"\(x)\" y=\"\(format(ly))\" dy=\"0.35em\" font-size=\"\(format(placement.font))\"\(weight) "
-                    + "fill=\"#222222\" transform=\"rotate(90 \(x) \(format(ly)))\">\(label)</text>"
+                out += "<text x=\"\(x)\" y=\"\(format(ly))\" dy=\"0.35em\" "
+                    + "font-size=\"\(format(placement.font))\"\(weight) fill=\"#222222\" "
+                    + "transform=\"rotate(90 \(x) \(format(ly)))\">\(label)</text>"
             } else {
                 out += "<text x=\"\(x)\" y=\"\(format(y + r + 4 + placement.font))\" text-anchor=\"middle\" "
                     + "font-size=\"\(format(placement.font))\"\(weight) fill=\"#222222\">\(label)</text>"
@@ -325,7 +332,8 @@ public enum TopologyHeatmap {
                                     onTree: Bool) -> String {
         let stroke = onTree ? "#1b1b1b" : "#555555"
         var out = "<rect x=\"\(format(x - width / 2))\" y=\"\(format(y - height / 2))\" width=\"\(format(width))\" "
-            + "height=\"\(format(height))\" rx=\"3\" fill=\"\(aggregating ? "#eef3fa" : "#ffffff")\" stroke=\"\(stroke)\" "
+            + "height=\"\(format(height))\" rx=\"3\" fill=\"\(aggregating ? "#eef3fa" : "#ffffff")\" "
+            + "stroke=\"\(stroke)\" "
             + "stroke-width=\"\(onTree ? "1.8" : "1.2")\"\(aggregating ? "" : " stroke-dasharray=\"3 2\"")/>"
         if aggregating, width > 8, height > 8 {
             out += "<rect x=\"\(format(x - width / 2 + 2.5))\" y=\"\(format(y - height / 2 + 2.5))\" "
@@ -335,7 +343,7 @@ public enum TopologyHeatmap {
         return out
     }
 
-    private static func legend(y: Double, measure: Measure, geometry: Geometry) -> String {
+    private static func legend(y: Double, measure: Measure) -> String {
         let left = 20.0
         var out = "<g class=\"legend\" font-size=\"11\" fill=\"#333333\">\n"
         out += "<text x=\"\(format(left))\" y=\"\(format(y + 9))\">link colour</text>\n"

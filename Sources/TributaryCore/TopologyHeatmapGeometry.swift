@@ -136,7 +136,7 @@ extension TopologyHeatmap {
         /// Wider for hotter links, so heat reads in greyscale too; the tree's links at least medium.
         func linkWidth(heat: Double?, onTree: Bool) -> Double {
             guard let heat else { return (onTree ? 2.4 : 1.3) * density }
-            return (1.6 + 3.4 * heat) * density
+            return (2 + 3 * heat) * density
         }
     }
 }

@@ -107,7 +107,8 @@ import Testing
         let tree = try TreeBuilder(topology: topology).build(hosts: topology.hostNames)
         let loads = tree.linkLoads(algorithm: .inNetwork, bytesSent: Array(repeating: 5, count: 8),
                                    bytesReceived: Array(repeating: 6, count: 8))
-        #expect(Array(loads.prefix(4)) == (0..<4).map { LinkLoad(from: "h\($0)", to: "spine0", bytesUp: 5, bytesDown: 6) })
+        #expect(Array(loads.prefix(4))
+            == (0..<4).map { LinkLoad(from: "h\($0)", to: "spine0", bytesUp: 5, bytesDown: 6) })
         #expect(tree.edges.contains(["h0", "spine0"]))
         #expect(tree.edges.contains(["leaf1", "spine0"]))
     }

@@ -39,7 +39,8 @@ import Testing
         for link in links { count[link.attributes["data-link"]!, default: 0] += 1 }
         #expect(links.count == topology.links.count)
         for link in topology.links {
-            #expect(count[Self.id(link.a, link.b)] == 1, "\(link.a)–\(link.b) drawn \(count[Self.id(link.a, link.b)] ?? 0) times")
+            let id = Self.id(link.a, link.b)
+            #expect(count[id] == 1, "\(id) drawn \(count[id] ?? 0) times")
         }
         // Every link has a tooltip naming both ends, every node is drawn once.
         for link in links {
@@ -151,7 +152,8 @@ import Testing
         let root = try SVGElement.parse(TopologyHeatmap.render(topology: topology, loads: loads, title: "heat"))
         func link(_ id: String) throws -> SVGElement { try #require(root.first { $0.attributes["data-link"] == id }) }
         func heat(_ id: String) throws -> Double { try #require(Double(try link(id).attributes["data-heat"] ?? "")) }
-        func stroke(_ id: String) throws -> String? { try link(id).children.last { $0.name == "path" }?.attributes["stroke"] }
+        func line(_ id: String) throws -> SVGElement? { try link(id).children.last { $0.name == "path" } }
+        func stroke(_ id: String) throws -> String? { try line(id)?.attributes["stroke"] }
 
         #expect(try heat("h0--leaf0") == 1)
         #expect(try heat("h1--leaf0") == 0.25)  // the busier direction counts
@@ -164,7 +166,7 @@ import Testing
             #expect(try stroke(idle) == HeatScale.idle)
         }
         // Busier links are drawn wider too, so heat reads without colour.
-        let width = { (id: String) in Double(try link(id).children.last { $0.name == "path" }?.attributes["stroke-width"] ?? "") ?? 0 }
+        func width(_ id: String) throws -> Double { Double(try line(id)?.attributes["stroke-width"] ?? "") ?? 0 }
         #expect(try width("h0--leaf0") > width("h1--leaf0"))
         #expect(try width("h1--leaf0") > width("h3--leaf0"))
     }
