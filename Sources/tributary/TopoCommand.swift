@@ -1,11 +1,13 @@
 import ArgumentParser
+import Coordinator
 import Foundation
 import TributaryCore
 
 struct TopoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topo",
-        abstract: "Show the aggregation tree a topology yields, as text or Graphviz DOT.")
+        abstract: "Show the aggregation tree a topology yields, as text or Graphviz DOT, or draw the topology "
+            + "as an SVG with each link coloured by the traffic a job's summary records.")
 
     @Argument(help: "Topology file (YAML).")
     var config: String
@@ -16,8 +18,38 @@ struct TopoCommand: ParsableCommand {
     @Flag(help: "Print Graphviz DOT instead of text.")
     var dot = false
 
+    @Option(help: ArgumentHelp(
+        "Write an SVG drawing of the topology to this file: switches, hosts and links, the tree outlined.",
+        discussion: "Without --summary the tree is the one --ranks would get and links are grey.",
+        valueName: "file"))
+    var svg: String?
+
+    @Option(help: ArgumentHelp(
+        "Colour the --svg drawing by a job's summary (`launch` writes <log-dir>/jobs/<job>.json): each link by "
+            + "its utilisation over the job's operation time, the tree that ran outlined.",
+        valueName: "file"))
+    var summary: String?
+
+    func validate() throws {
+        if summary != nil, svg == nil { throw ValidationError("--summary colours a drawing: give --svg FILE too") }
+        if svg != nil, dot { throw ValidationError("--dot prints the tree, --svg draws it: choose one") }
+        if summary != nil, ranks != nil {
+            throw ValidationError("--ranks has no effect with --summary: the summary's own tree is drawn")
+        }
+    }
+
     func run() throws {
         let topology = try loadTopology(config, command: "topo")
+        if let summary, let svg {
+            let job = try Self.loadSummary(summary, topology: topology)
+            let seconds = job.operations.map(\.seconds).reduce(0, +)
+            let title = "\(topology.name): job \(job.jobName) (#\(job.job)), \(job.worldSize) ranks, "
+                + "\(job.operations.count) operation\(job.operations.count == 1 ? "" : "s")"
+                + (job.failure == nil ? "" : ", FAILED")
+            try Self.writeHeatmap(topology: topology, loads: job.links ?? [], tree: job.treeEdges ?? [],
+                                  seconds: seconds > 0 ? seconds : nil, title: title, path: svg)
+            return
+        }
         let n = ranks ?? topology.hosts.count
         guard n > 0, n <= topology.hosts.count else {
             throw ValidationError("--ranks must be in 1...\(topology.hosts.count) for \(config)")
@@ -27,12 +59,62 @@ struct TopoCommand: ParsableCommand {
         let elapsed = try clock.measure {
             tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(n)))
         }
-        if dot {
+        if let svg {
+            try Self.writeHeatmap(topology: topology, loads: [], tree: tree!.edges, seconds: nil,
+                                  title: "\(topology.name): tree for \(n) rank\(n == 1 ? "" : "s"), root \(tree!.root)",
+                                  path: svg)
+        } else if dot {
             print(TreeRenderer.dot(tree!, topology: topology))
         } else {
             print("topology \(topology.name): \(topology.switches.count) switches, \(topology.hosts.count) hosts, "
                   + "\(topology.links.count) links; tree built in \(elapsed)")
             print(TreeRenderer.text(tree!, topology: topology))
         }
+    }
+
+    /// Draws `topology` with `loads` as link heat and `tree`'s edges outlined (`TopologyHeatmap`) into
+    /// `path`. Whatever the source of the loads (a job summary now; a live fabric's counters later),
+    /// the drawing is made here.
+    static func writeHeatmap(topology: Topology, loads: [LinkLoad], tree: [[String]], seconds: Double?,
+                             title: String, path: String) throws {
+        let drawing = TopologyHeatmap.render(topology: topology, loads: loads, tree: tree, seconds: seconds,
+                                             title: title)
+        do {
+            try drawing.write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            writeStderr("tributary topo: cannot write \(path): \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
+        let measure = seconds.map { " (utilisation over \(String(format: "%.3g", $0)) s)" } ?? ""
+        print("tributary topo: drew \(topology.name) to \(path): \(topology.links.count) links, "
+              + "\(loads.count) link load\(loads.count == 1 ? "" : "s")\(measure), \(tree.count) tree edges")
+    }
+
+    /// Reads a job summary the coordinator wrote, refusing one from another topology (its links would
+    /// name other nodes) or one with no link data to draw.
+    static func loadSummary(_ path: String, topology: Topology) throws -> JobSummary {
+        func fail(_ message: String) -> ExitCode {
+            writeStderr("tributary topo: \(path): \(message)")
+            return ExitCode(2)
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read the file") }
+        let job: JobSummary
+        do {
+            job = try JSONDecoder().decode(JobSummary.self, from: data)
+        } catch {
+            throw fail("not a job summary (\(error))")
+        }
+        if let name = job.topology, name != topology.name {
+            throw fail("job \(job.jobName) ran on topology `\(name)`, not `\(topology.name)`: "
+                       + "give that topology's file")
+        }
+        guard let links = job.links else {
+            throw fail("job \(job.jobName)'s summary carries no link data (written before summaries recorded it)")
+        }
+        guard !links.isEmpty else {
+            throw fail("job \(job.jobName)'s summary carries no link data: no operation completed"
+                       + (job.failure.map { " (it failed: \($0))" } ?? ""))
+        }
+        return job
     }
 }

@@ -238,6 +238,60 @@ import Testing
         #expect(dot.status == 0)
         #expect(dot.stdout.hasPrefix("digraph") || dot.stdout.hasPrefix("graph"), "\(dot.stdout.prefix(100))")
     }
+
+    /// A job summary as the coordinator writes it (one operation), for `topo --summary`.
+    static func summaryJSON(topology: String, links: String?) -> String {
+        """
+        {"job": 7, "jobName": "launch", "worldSize": 2, "tree": "", "path": "in-network", "topology": "\(topology)",
+         "treeEdges": [["h0", "leaf0"], ["h4", "leaf1"], ["leaf0", "spine0"], ["leaf1", "spine0"]],
+         \(links.map { "\"links\": \($0)," } ?? "")
+         "operations": [{"algorithm": "innetwork", "bitExact": true, "bytesReceivedPerRank": 1000,
+           "bytesSentPerRank": 1000, "collective": 1, "count": 250, "detail": "", "dtype": 1, "measured": true,
+           "op": 1, "opSeq": 1, "path": "in-network", "rankSeconds": [0.001, 0.001], "root": 0, "seconds": 0.001,
+           "transport": "tcp", "wrongRanks": []}]}
+        """
+    }
+
+    @Test func topoDrawsTheTopologyAndASummarysLinkHeat() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trib-topo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let svg = dir.appendingPathComponent("tree.svg").path
+        let plain = try Self.tributary(["topo", "Configs/default.yaml", "--ranks", "5", "--svg", svg])
+        #expect(plain.status == 0, "\(plain.output)")
+        let drawing = try String(contentsOfFile: svg, encoding: .utf8)
+        #expect(drawing.components(separatedBy: "data-link=").count - 1 == 10)
+        #expect(drawing.contains("class=\"link tree idle\" data-link=\"h4--leaf1\""))
+        #expect(!drawing.contains("data-heat"))
+
+        let links = "[{\"from\": \"h0\", \"to\": \"h4\", \"bytesUp\": 625000, \"bytesDown\": 0}]"
+        let summary = dir.appendingPathComponent("launch.json").path
+        try Self.summaryJSON(topology: "default", links: links).write(toFile: summary, atomically: true,
+                                                                      encoding: .utf8)
+        let heat = dir.appendingPathComponent("heat.svg").path
+        let run = try Self.tributary(["topo", "Configs/default.yaml", "--summary", summary, "--svg", heat])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.stdout.contains("utilisation over 0.001 s"), "\(run.stdout)")
+        let heatmap = try String(contentsOfFile: heat, encoding: .utf8)
+        // h0 → h4 crosses four links; 625 kB in 1 ms is half of a 10 Gbit/s link.
+        #expect(heatmap.components(separatedBy: "data-heat=\"0.5\"").count - 1 == 4, "\(heatmap)")
+        #expect(heatmap.contains("job launch (#7)"))
+
+        try Self.summaryJSON(topology: "fat-tree-k8", links: links).write(toFile: summary, atomically: true,
+                                                                           encoding: .utf8)
+        let other = try Self.tributary(["topo", "Configs/default.yaml", "--summary", summary, "--svg", heat])
+        #expect(other.status != 0)
+        #expect(other.stderr.contains("ran on topology `fat-tree-k8`, not `default`"), "\(other.stderr)")
+
+        try Self.summaryJSON(topology: "default", links: nil).write(toFile: summary, atomically: true, encoding: .utf8)
+        let none = try Self.tributary(["topo", "Configs/default.yaml", "--summary", summary, "--svg", heat])
+        #expect(none.status != 0)
+        #expect(none.stderr.contains("carries no link data"), "\(none.stderr)")
+
+        let alone = try Self.tributary(["topo", "Configs/default.yaml", "--summary", summary])
+        #expect(alone.status != 0)
+        #expect(alone.stderr.contains("give --svg FILE too"), "\(alone.stderr)")
+    }
 }
 
 struct TestFailure: Error, CustomStringConvertible {
