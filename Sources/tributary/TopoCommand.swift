@@ -3,7 +3,7 @@ import Coordinator
 import Foundation
 import TributaryCore
 
-struct TopoCommand: ParsableCommand {
+struct TopoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topo",
         abstract: "Show the aggregation tree a topology yields, as text or Graphviz DOT, or draw the topology "
@@ -30,7 +30,19 @@ struct TopoCommand: ParsableCommand {
         valueName: "file"))
     var summary: String?
 
+    @Flag(help: ArgumentHelp(
+        "Colour the --svg drawing by a running fabric (`tributary serve`, named by --endpoint-file or "
+            + "$TRIBUTARY_FABRIC): each link by the payload bytes its switch has counted, the live jobs' trees outlined."))
+    var live = false
+
+    @Option(help: "With --live: outline only this job's tree.")
+    var job: String?
+
+    @OptionGroup var access: ClientOptions
+
     func validate() throws {
+        if live, svg == nil { throw ValidationError("--live colours a drawing: give --svg FILE too") }
+        if live, summary != nil { throw ValidationError("--live and --summary are two sources: choose one") }
         if summary != nil, svg == nil { throw ValidationError("--summary colours a drawing: give --svg FILE too") }
         if svg != nil, dot { throw ValidationError("--dot prints the tree, --svg draws it: choose one") }
         if summary != nil, ranks != nil {
@@ -38,8 +50,12 @@ struct TopoCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let topology = try loadTopology(config, command: "topo")
+        if live, let svg {
+            try await drawLive(topology: topology, path: svg)
+            return
+        }
         if let summary, let svg {
             let job = try Self.loadSummary(summary, topology: topology)
             let seconds = job.operations.map(\.seconds).reduce(0, +)
@@ -70,6 +86,33 @@ struct TopoCommand: ParsableCommand {
                   + "\(topology.links.count) links; tree built in \(elapsed)")
             print(TreeRenderer.text(tree!, topology: topology))
         }
+    }
+
+    /// The running fabric: link bytes from its switches' heartbeats (since each started), the live
+    /// jobs' trees (or `--job`'s) outlined.
+    private func drawLive(topology: Topology, path: String) async throws {
+        let (coordinator, key) = try access.resolve()
+        let status: LiveStatus
+        do {
+            status = try await FabricClient(coordinator: coordinator, key: key).liveStatus()
+        } catch {
+            writeStderr("tributary topo: \(error)")
+            throw ExitCode(1)
+        }
+        guard status.topology == topology.name else {
+            writeStderr("tributary topo: the fabric runs topology `\(status.topology)`, not `\(topology.name)`")
+            throw ExitCode(2)
+        }
+        let shown = status.jobs.filter { job == nil || $0.name == job }
+        if let job, shown.isEmpty {
+            writeStderr("tributary topo: no live job named \(job) (live: \(status.jobs.map(\.name).joined(separator: ", ")))")
+            throw ExitCode(2)
+        }
+        var edges: [[String]] = []
+        for edge in shown.flatMap(\.treeEdges) where !edges.contains(edge) { edges.append(edge) }
+        let title = "\(topology.name): live, \(status.jobs.count) job\(status.jobs.count == 1 ? "" : "s")"
+            + (job.map { ", tree of \($0)" } ?? "") + "; bytes each switch counted since it started"
+        try Self.writeHeatmap(topology: topology, loads: status.links, tree: edges, seconds: nil, title: title, path: path)
     }
 
     /// Draws `topology` with `loads` as link heat and `tree`'s edges outlined (`TopologyHeatmap`) into

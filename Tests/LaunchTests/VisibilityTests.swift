@@ -94,6 +94,19 @@ import TributaryTestSupport
             let hostUp = links.filter { ($0["from"] as? String)?.hasPrefix("h") == true }
                 .reduce(0) { $0 + ($1["bytesUp"] as? Int ?? 0) }
             #expect(hostUp == payload)
+            // The live fabric drawn: each host link coloured by the bytes its leaf counted.
+            // (The counts come with the switches' heartbeats, every 0.5 s: the last results may take one more.)
+            let svg = "\(directory)/live.svg"
+            let expected = "data-link=\"h0--leaf0\" data-bytes=\"\(payload / 8) \(payload / 8)\""
+            var drawing = ""
+            _ = LaunchTests.waitFor(5) {
+                let drawn = try? LaunchTests.tributary(["topo", "Configs/default.yaml", "--svg", svg, "--live",
+                                                        "--endpoint-file", endpoint], timeout: 30)
+                drawing = (try? String(contentsOfFile: svg, encoding: .utf8)) ?? ""
+                return drawn?.status == 0 && drawing.contains(expected)
+            }
+            let h0 = drawing.components(separatedBy: "\n").first { $0.contains("data-link=\"h0--leaf0\"") } ?? "none"
+            #expect(drawing.contains(expected), "h0's link should carry what rank 0 sent up and received down: \(h0)")
             kill(serve.processIdentifier, SIGTERM)
         }
         #expect(run.status == 0, "\(run.output)")
