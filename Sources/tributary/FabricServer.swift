@@ -26,6 +26,8 @@ struct FabricServer {
     /// Serve every daemon's metrics on this address (port chosen by each; inside the fabric, on
     /// each node's own address); nil: no metrics.
     var metricsAddress: String?
+    /// Seconds an aggregator's slot (or a chunk sent to its parent) may wait before it is reported.
+    var stallTimeout: Int?
 
     var secretFile: String { "\(directory)/fabric.secret" }
     var clientKeyFile: String { "\(directory)/client.key" }
@@ -110,7 +112,7 @@ struct FabricServer {
             let arguments = [
                 "aggregator", "--switch", name, "--coordinator", "\(endpoint.coordinator)", "--log-level", logLevel,
                 "--secret-file", secretFile,
-            ] + transportArguments + place.arguments
+            ] + transportArguments + place.arguments + (stallTimeout.map { ["--stall-timeout", "\($0)"] } ?? [])
                 + metricsArguments("aggregator-\(name)",
                                    address: fabric?.state.plan.node(name)?.dataAddress ?? metricsAddress ?? "127.0.0.1")
             try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: place.wrapper)

@@ -54,6 +54,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Serve no metrics.")
     var noMetrics = false
 
+    @Option(help: "Seconds a switch waits for a child's chunk or its parent's result before it reports the stall (the job then fails, naming the cause).")
+    var stallTimeout: Int = 30
+
+    func validate() throws {
+        guard stallTimeout >= 1 && stallTimeout <= 86_400 else { throw ValidationError("--stall-timeout takes 1 to 86400 seconds") }
+    }
+
     @OptionGroup var common: CommonOptions
 
     func run() async throws {
@@ -75,6 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
         server.coordinatorListen = "\(listen)"
         server.fabric = session.map { ($0.state, $0.path) }
         server.metricsAddress = noMetrics ? nil : metricsAddress
+        server.stallTimeout = stallTimeout
         let supervisor = ProcessSupervisor(executable: selfExecutable(), logDirectory: directory)
         let signals = SignalWatcher()
         defer { supervisor.stopAll() }

@@ -192,4 +192,36 @@ import TributaryTestSupport
         }
         #expect(run.status == 0, "\(run.output)")
     }
+
+    /// A switch that hangs mid-operation fails the job after the stall timeout with the switch
+    /// named as the cause — not the ranks below it, not whichever rank noticed first.
+    @Test(arguments: ["leaf1", "spine0"])
+    func theStallReportNamesAHungSwitch(hung: String) throws {
+        let directory = NSTemporaryDirectory() + "tributary-stall-test-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let endpoint = "\(directory)/fabric.json"
+        let run = try LaunchTests.tributary(["serve", "--config", "Configs/default.yaml", "--state-dir", directory,
+                                             "--no-metrics", "--stall-timeout", "3"], timeout: 90) { serve in
+            #expect(LaunchTests.waitFor(30) { FileManager.default.fileExists(atPath: endpoint) }, "serve never got ready")
+            let job = try ServeTests.startJob("hung", size: 8, endpoint: endpoint, arguments: [
+                "--counts", "262144", "--iters", "100000", "--no-check",
+            ])
+            let target = try #require(Self.daemon(hung, under: serve.processIdentifier))
+            defer {
+                kill(target, SIGCONT)
+                for p in job where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+                kill(serve.processIdentifier, SIGTERM)
+            }
+            #expect(Self.status(endpoint, within: 30) { status in
+                (status["jobs"] as? [[String: Any]] ?? []).contains { ($0["operations"] as? Int ?? 0) > 0 }
+            } != nil, "the job never ran")
+            kill(target, SIGSTOP)
+            let statuses = ServeTests.finish(job, seconds: 30)
+            #expect(statuses.allSatisfy { $0 != 0 }, "every rank fails: \(statuses)")
+            #expect(LaunchTests.waitFor(10) { ServeTests.summary(directory, "hung") != nil })
+            let failure = ServeTests.summary(directory, "hung")?["failure"] as? String ?? "no summary"
+            #expect(failure.contains("switch \(hung) (pid \(target)) is not responding: no heartbeat for"), "\(failure)")
+        }
+        #expect(run.status == 0, "\(run.output)")
+    }
 }
