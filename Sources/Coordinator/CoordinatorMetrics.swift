@@ -40,29 +40,16 @@ final class CoordinatorMetrics {
     /// An operation concluded: `outcome` is `bit-exact`, `wrong` or `unchecked`.
     func operation(job: String, collective: Collective, path: String, outcome: String, seconds: Double) {
         let key = OperationKey(job: job, collective: collective, path: path, outcome: outcome)
-        let counter = operations[key] ?? {
-            let c = Counter(label: "tributary_operations_total",
-                            dimensions: [("job", job), ("collective", collective.description), ("path", path),
-                                         ("outcome", outcome)], factory: factory)
-            operations[key] = c
-            return c
-        }()
-        counter.increment()
-        let fabricKey = OperationKey(job: "", collective: collective, path: path, outcome: outcome)
-        let total = fabricOperations[fabricKey] ?? {
-            let c = Counter(label: "tributary_fabric_operations_total",
-                            dimensions: [("collective", collective.description), ("path", path), ("outcome", outcome)],
-                            factory: factory)
-            fabricOperations[fabricKey] = c
-            return c
-        }()
-        total.increment()
-        let timer = latency[path] ?? {
-            let t = Timer(label: "tributary_operation_seconds", dimensions: [("path", path)], factory: factory)
-            latency[path] = t
-            return t
-        }()
-        timer.recordNanoseconds(Int64(seconds * 1e9))
+        let labels = [("collective", collective.description), ("path", path), ("outcome", outcome)]
+        Self.cached(&operations, key) {
+            Counter(label: "tributary_operations_total", dimensions: [("job", job)] + labels, factory: factory)
+        }.increment()
+        Self.cached(&fabricOperations, OperationKey(job: "", collective: collective, path: path, outcome: outcome)) {
+            Counter(label: "tributary_fabric_operations_total", dimensions: labels, factory: factory)
+        }.increment()
+        Self.cached(&latency, path) {
+            Timer(label: "tributary_operation_seconds", dimensions: [("path", path)], factory: factory)
+        }.recordNanoseconds(Int64(seconds * 1e9))
     }
 
     /// A job's operation series go with it.
@@ -75,33 +62,30 @@ final class CoordinatorMetrics {
 
     /// A job the switches could not hold: `outcome` is what the policy did (queued, ring, refused).
     func admissionRefused(outcome: String) {
-        let counter = refusals[outcome] ?? {
-            let c = Counter(label: "tributary_admission_refusals_total", dimensions: [("outcome", outcome)],
-                            factory: factory)
-            refusals[outcome] = c
-            return c
-        }()
-        counter.increment()
+        Self.cached(&refusals, outcome) {
+            Counter(label: "tributary_admission_refusals_total", dimensions: [("outcome", outcome)], factory: factory)
+        }.increment()
     }
 
     func error(kind: ErrorReport.Kind) {
         let name = "\(kind)"
-        let counter = errors[name] ?? {
-            let c = Counter(label: "tributary_errors_total", dimensions: [("kind", name)], factory: factory)
-            errors[name] = c
-            return c
-        }()
-        counter.increment()
+        Self.cached(&errors, name) {
+            Counter(label: "tributary_errors_total", dimensions: [("kind", name)], factory: factory)
+        }.increment()
     }
 
     /// Sets a gauge (connections by role, jobs by phase, slots per switch).
     func gauge(_ label: String, _ dimensions: [(String, String)], _ value: Int) {
         let key = GaugeKey(label: label, dimensions: dimensions.flatMap { [$0.0, $0.1] })
-        let gauge = gauges[key] ?? {
-            let g = Gauge(label: label, dimensions: dimensions, factory: factory)
-            gauges[key] = g
-            return g
-        }()
-        gauge.record(value)
+        Self.cached(&gauges, key) { Gauge(label: label, dimensions: dimensions, factory: factory) }.record(value)
+    }
+
+    /// The metric for `key`, made on first use (metrics are made once per label set, then kept).
+    private static func cached<Key: Hashable, Metric>(_ cache: inout [Key: Metric], _ key: Key,
+                                                      _ make: () -> Metric) -> Metric {
+        if let metric = cache[key] { return metric }
+        let metric = make()
+        cache[key] = metric
+        return metric
     }
 }
