@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bench
-import Coordinator
 import Foundation
 import TributaryCore
 

@@ -1,9 +1,8 @@
 import ArgumentParser
 import Authentication
-import Coordinator
 import Foundation
-import Telemetry
 import Logging
+import Telemetry
 import TransportTCP
 import TributaryCore
 import Worker

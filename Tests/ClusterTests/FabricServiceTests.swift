@@ -1,5 +1,4 @@
 import Aggregator
-import Coordinator
 import Foundation
 import Testing
 import Transport

@@ -1,5 +1,4 @@
 import Authentication
-import Coordinator
 import Foundation
 import Testing
 import Transport

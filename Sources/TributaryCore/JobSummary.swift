@@ -29,6 +29,29 @@ public struct JobSummary: Sendable, Codable, Equatable {
         public var bytesReceivedPerRank: Int
 
         public var bytes: Int { count * dtype.size }
+
+        public init(opSeq: UInt64, collective: Collective, dtype: DType, op: ReduceOp, count: Int, root: Int,
+                    seconds: Double, path: String, transport: String, bitExact: Bool?, wrongRanks: [Int],
+                    detail: String, algorithm: Algorithm, measured: Bool, rankSeconds: [Double], bytesSentPerRank: Int,
+                    bytesReceivedPerRank: Int) {
+            self.opSeq = opSeq
+            self.collective = collective
+            self.dtype = dtype
+            self.op = op
+            self.count = count
+            self.root = root
+            self.seconds = seconds
+            self.path = path
+            self.transport = transport
+            self.bitExact = bitExact
+            self.wrongRanks = wrongRanks
+            self.detail = detail
+            self.algorithm = algorithm
+            self.measured = measured
+            self.rankSeconds = rankSeconds
+            self.bytesSentPerRank = bytesSentPerRank
+            self.bytesReceivedPerRank = bytesReceivedPerRank
+        }
     }
 
     public var job: UInt32
@@ -44,6 +67,20 @@ public struct JobSummary: Sendable, Codable, Equatable {
     public var treeEdges: [[String]]? = nil
     /// Payload bytes each link of the tree carried over every operation (`AggregationTree.linkLoads`).
     public var links: [LinkLoad]? = nil
+
+    public init(job: UInt32, jobName: String, worldSize: Int, tree: String, path: String, operations: [Operation],
+                failure: String?, topology: String? = nil, treeEdges: [[String]]? = nil, links: [LinkLoad]? = nil) {
+        self.job = job
+        self.jobName = jobName
+        self.worldSize = worldSize
+        self.tree = tree
+        self.path = path
+        self.operations = operations
+        self.failure = failure
+        self.topology = topology
+        self.treeEdges = treeEdges
+        self.links = links
+    }
 
     public var succeeded: Bool { failure == nil && operations.allSatisfy { $0.bitExact != false } }
 
@@ -104,12 +141,12 @@ public struct JobSummary: Sendable, Codable, Equatable {
 
 extension JobSummary {
     /// `rdma` from `rdma (auto: …), write-imm`: the transport's name before its reason.
-    static func transportName(_ transport: String) -> String {
+    public static func transportName(_ transport: String) -> String {
         String(transport.prefix { $0 != " " && $0 != "(" && $0 != "," })
     }
 }
 
-func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+private func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
     guard s.count < width else { return s + " " }
     let fill = String(repeating: " ", count: width - s.count)
     return right ? fill + s : s + fill
