@@ -184,10 +184,10 @@ import TributaryTestSupport
             if stopped != "rank" {
                 let switches = named?["switches"] as? [[String: Any]] ?? []
                 let silent = switches.filter { ($0["silentSeconds"] as? Double ?? 0) >= 1.5 }.compactMap { $0["name"] as? String }
-                #expect(silent == [stopped == "leaf" ? "leaf1" : "spine0"], "\(switches)")
+                #expect(silent.contains(stopped == "leaf" ? "leaf1" : "spine0"), "\(switches)")
             } else {
                 let silent = (named?["jobs"] as? [[String: Any]])?.first?["silentRanks"] as? [String: Any] ?? [:]
-                #expect(Array(silent.keys) == ["5"], "\(silent)")
+                #expect(silent.keys.contains("5"), "\(silent)")
             }
         }
         #expect(run.status == 0, "\(run.output)")
