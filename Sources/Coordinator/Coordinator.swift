@@ -459,7 +459,19 @@ public actor Coordinator {
         let missing = tree.aggregatorsTopDown.filter { aggregators[$0] == nil }
         guard missing.isEmpty else {
             if let wait = configuration.aggregatorWait, ContinuousClock.now > job.created + wait {
-                fallBack(job, reason: "aggregators \(missing.joined(separator: ", ")) not registered after \(wait)")
+                // Switches without an aggregator only forward: the tree is built around them (their
+                // children attach to the next aggregating switch up), or the job runs on the host ring.
+                let absent = Set(resources.switchNames.filter { aggregators[$0] == nil })
+                let why = "no aggregator for \(absent.sorted().joined(separator: ", ")) after \(wait)"
+                let hosts = (0..<job.worldSize).map { job.workers[$0]!.host }
+                do {
+                    job.tree = try treeBuilder.excluding(absent).build(hosts: hosts)
+                    job.treeNote = "built without \(missing.joined(separator: ", ")): \(why)"
+                    logger.warning("job \(job.name): tree \(job.treeNote!)")
+                    tryAssign(job, granted: granted)
+                } catch {
+                    fallBack(job, reason: "\(why), and no tree without them (\(error))")
+                }
             }
             return
         }
@@ -484,7 +496,7 @@ public actor Coordinator {
                                  pathToRoot: pathToRoot)
         job.streaming = plan.parameters
         job.windowReason = plan.windowReason
-        job.path = plan.path
+        job.path = plan.path + (job.treeNote.map { " (\($0))" } ?? "")
         job.phase = .assigning(level: 0)
         logger.info("tree built", metadata: ["job": "\(job.id)", "root": "\(tree.root)",
                                              "switches": "\(tree.nodes.count)", "chunk": "\(plan.parameters.chunkBytes)",

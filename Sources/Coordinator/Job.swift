@@ -51,6 +51,8 @@ final class Job {
     var phase: Phase = .registering
     var workers: [Int: WorkerEntry] = [:]
     var tree: AggregationTree?
+    /// Why the tree is not the topology's usual one (switches left out), for every operation's path.
+    var treeNote: String?
     var streaming: StreamingParameters?
     var path = ""
     var pendingAcks: Set<String> = []

@@ -25,7 +25,7 @@ public struct TreeBuilder: Sendable {
     /// Neighbours of node `v` are `adjacency[adjacencyStart[v]..<adjacencyStart[v + 1]]`, ascending.
     private let adjacencyStart: [Int]
     private let adjacency: [Int]
-    private let aggregates: [Bool]
+    private var aggregates: [Bool]
     private let hostIndex: [String: Int]
     /// Site id per node (-1: none); a host without a site takes its lowest-index switch's.
     private let siteOf: [Int]
@@ -95,6 +95,15 @@ public struct TreeBuilder: Sendable {
         }
         self.siteOf = siteOf
         self.siteCount = siteIds.count
+    }
+
+    /// The same builder with the aggregation engines of `switches` taken out of service: they still
+    /// forward (their children attach to the nearest aggregating switch above, as for any switch that
+    /// cannot aggregate), as SHARP loses a switch's aggregation and not its routing.
+    public func excluding(_ switches: Set<String>) -> TreeBuilder {
+        var copy = self
+        for (i, sw) in topology.switches.enumerated() where switches.contains(sw.name) { copy.aggregates[i] = false }
+        return copy
     }
 
     /// Builds the tree for ranks `0..<hosts.count` where rank r runs on `hosts[r]` (host names; a

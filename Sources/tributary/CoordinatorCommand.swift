@@ -52,12 +52,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "aware: size windows from the longest path's bandwidth-delay product; fixed: use --window.")
     var windowMode: WindowMode = .aware
 
+    @Option(help: "Seconds a job waits for the aggregators its tree needs; then the tree is built without them (they only forward), or the job runs on the host ring. Default: wait until the assembly timeout.")
+    var aggregatorWait: Double?
+
     @OptionGroup var common: CommonOptions
     @OptionGroup var metrics: MetricsOptions
 
     func validate() throws {
         guard window > 0 else { throw ValidationError("--window must be positive") }
         guard chunk.bytes >= 8 else { throw ValidationError("--chunk must be at least 8 bytes") }
+        if let wait = aggregatorWait, !(wait >= 0 && wait <= 86_400) {
+            throw ValidationError("--aggregator-wait takes 0 to 86400 seconds")
+        }
     }
 
     func run() async throws {
@@ -73,6 +79,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         configuration.distanceAware = windowMode == .aware
         configuration.summaryDirectory = summaryDir
         configuration.admissionPolicy = admissionPolicy
+        configuration.aggregatorWait = aggregatorWait.map { .milliseconds(Int($0 * 1000)) }
         let served = try await metrics.start("coordinator")
         defer { if let served { Task { await served.server.close() } } }
         configuration.metricsFactory = served?.metrics.factory

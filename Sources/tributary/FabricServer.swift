@@ -28,6 +28,8 @@ struct FabricServer {
     var metricsAddress: String?
     /// Seconds an aggregator's slot (or a chunk sent to its parent) may wait before it is reported.
     var stallTimeout: Int?
+    /// Seconds a job waits for an aggregator its tree needs before the tree is built without it.
+    var aggregatorWait: Double?
 
     var secretFile: String { "\(directory)/fabric.secret" }
     var clientKeyFile: String { "\(directory)/client.key" }
@@ -91,7 +93,7 @@ struct FabricServer {
             "--client-key-file", clientKeyFile, "--summary-dir", summaryDirectory, "--chunk", "\(chunkBytes)",
             "--window", "\(window)", "--assembly-timeout", "\(assemblyTimeout)", "--log-level", logLevel,
             "--window-mode", windowMode.rawValue, "--admission-policy", admissionPolicy.rawValue,
-        ]
+        ] + (aggregatorWait.map { ["--aggregator-wait", "\($0)"] } ?? [])
         var wrapper: [String] = []
         if let fabric {
             arguments += ["--listen", "\(fabric.state.plan.managementAddress):0", "--fabric-state", fabric.path]
@@ -107,18 +109,25 @@ struct FabricServer {
             throw ValidationError("coordinator did not start: \(supervisor.describeExit(coordinator.process))\n"
                                   + supervisor.tail(coordinator))
         }
-        for name in switches {
-            let place = Self.placement(of: name, fabric: fabric, listenOption: "--listen", address: aggregatorAddress)
-            let arguments = [
-                "aggregator", "--switch", name, "--coordinator", "\(endpoint.coordinator)", "--log-level", logLevel,
-                "--secret-file", secretFile,
-            ] + transportArguments + place.arguments + (stallTimeout.map { ["--stall-timeout", "\($0)"] } ?? [])
-                + metricsArguments("aggregator-\(name)",
-                                   address: fabric?.state.plan.node(name)?.dataAddress ?? metricsAddress ?? "127.0.0.1")
-            try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: place.wrapper)
-        }
+        for name in switches { try startAggregator(name, coordinator: endpoint.coordinator, supervisor: supervisor) }
         return Running(supervisor: supervisor, coordinator: coordinator, endpoint: endpoint,
                        clientKey: FabricCredentials(secret: secret).clientKey)
+    }
+
+    /// Starts the aggregator for switch `name` (again, after `restart` earlier runs: its log is then
+    /// `aggregator-<name>.<restart>.log`, so the first run's log is kept).
+    @discardableResult
+    func startAggregator(_ name: String, coordinator: Endpoint, supervisor: ProcessSupervisor, restart: Int = 0) throws
+        -> ProcessSupervisor.Child {
+        let place = Self.placement(of: name, fabric: fabric, listenOption: "--listen", address: aggregatorAddress)
+        let arguments = [
+            "aggregator", "--switch", name, "--coordinator", "\(coordinator)", "--log-level", logLevel,
+            "--secret-file", secretFile,
+        ] + transportArguments + place.arguments + (stallTimeout.map { ["--stall-timeout", "\($0)"] } ?? [])
+            + metricsArguments("aggregator-\(name)",
+                               address: fabric?.state.plan.node(name)?.dataAddress ?? metricsAddress ?? "127.0.0.1")
+        return try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: place.wrapper,
+                                    logName: restart == 0 ? nil : "aggregator-\(name).\(restart)")
     }
 
     /// Every daemon's metrics URL (name → URL), once each has written it; nil past the deadline.

@@ -21,10 +21,10 @@ final class ProcessSupervisor: @unchecked Sendable {
         self.logDirectory = logDirectory
     }
 
-    /// Starts `tributary <arguments>` with output to `<logDirectory>/<name>.log`.
+    /// Starts `tributary <arguments>` with output to `<logDirectory>/<logName or name>.log`.
     @discardableResult
-    func start(name: String, arguments: [String], wrapper: [String] = [], environment extra: [String: String] = [:])
-        throws -> Child {
+    func start(name: String, arguments: [String], wrapper: [String] = [], environment extra: [String: String] = [:],
+               logName: String? = nil) throws -> Child {
         let process = Process()
         if wrapper.isEmpty {
             process.executableURL = URL(fileURLWithPath: executable)
@@ -34,7 +34,7 @@ final class ProcessSupervisor: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: wrapper[0])
             process.arguments = Array(wrapper.dropFirst()) + [executable] + arguments
         }
-        let logPath = "\(logDirectory)/\(name.replacingOccurrences(of: " ", with: "-")).log"
+        let logPath = "\(logDirectory)/\((logName ?? name).replacingOccurrences(of: " ", with: "-")).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log

@@ -54,6 +54,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Serve no metrics.")
     var noMetrics = false
 
+    @Option(help: "Seconds a job waits for an aggregator its tree needs (one that died and is restarting); then its tree is built without that switch, which only forwards.")
+    var aggregatorWait: Double = 3
+
     @Option(help: "Seconds a switch waits for a child's chunk or its parent's result before it reports the stall (the job then fails, naming the cause).")
     var stallTimeout: Int = 30
 
@@ -83,6 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
         server.fabric = session.map { ($0.state, $0.path) }
         server.metricsAddress = noMetrics ? nil : metricsAddress
         server.stallTimeout = stallTimeout
+        server.aggregatorWait = aggregatorWait
         let supervisor = ProcessSupervisor(executable: selfExecutable(), logDirectory: directory)
         let signals = SignalWatcher()
         defer { supervisor.stopAll() }
@@ -139,7 +143,11 @@ struct ServeCommand: AsyncParsableCommand {
         let inFabric = session == nil ? "" : "tributary fabric exec --config \(config) --host HOST -- "
         print("attach: TRIBUTARY_FABRIC=\(endpointPath) TRIBUTARY_JOB_SECRET=<secret> \(inFabric)tributary worker "
               + "--rank R --size N --job NAME")
-        var reported: Set<String> = []
+        // A dead aggregator is restarted (after a second, at most 5 times a minute per switch): it
+        // registers again and serves new jobs; jobs meanwhile build their trees without it.
+        var handled: Set<Int32> = []
+        var restarts: [String: [Date]] = [:]
+        var pendingRestart: [String: Date] = [:]
         while true {
             if let signal = signals.received {
                 print("tributary serve: signal \(signal): stopping \(supervisor.children.count) processes")
@@ -150,10 +158,28 @@ struct ServeCommand: AsyncParsableCommand {
                             + supervisor.tail(running.coordinator))
                 throw ExitCode(1)
             }
-            if let (child, how) = supervisor.firstFailed(except: Set(["coordinator"]).union(reported)) {
-                reported.insert(child.name)
-                writeStderr("tributary serve: \(child.name) (pid \(child.process.processIdentifier)) \(how); "
-                            + "jobs whose trees use it fail, naming it\n" + supervisor.tail(child))
+            for child in supervisor.children where child.name.hasPrefix("aggregator-") && !child.process.isRunning
+                && !handled.contains(child.process.processIdentifier) {
+                handled.insert(child.process.processIdentifier)
+                let name = String(child.name.dropFirst("aggregator-".count))
+                let recent = (restarts[name] ?? []).filter { $0 > Date().addingTimeInterval(-60) }
+                restarts[name] = recent
+                let plan = recent.count < 5 ? "restarting it in 1 s" : "not restarting it (5 restarts in the last minute)"
+                writeStderr("tributary serve: \(child.name) (pid \(child.process.processIdentifier)) "
+                            + "\(supervisor.describeExit(child.process)); jobs whose trees use it fail, naming it; \(plan)\n"
+                            + supervisor.tail(child))
+                if recent.count < 5 { pendingRestart[name] = Date().addingTimeInterval(1) }
+            }
+            for (name, when) in pendingRestart where when <= Date() {
+                pendingRestart.removeValue(forKey: name)
+                restarts[name, default: []].append(Date())
+                do {
+                    let child = try server.startAggregator(name, coordinator: running.endpoint.coordinator,
+                                                           supervisor: supervisor, restart: restarts[name]!.count)
+                    print("tributary serve: aggregator \(name) restarted (pid \(child.process.processIdentifier))")
+                } catch {
+                    writeStderr("tributary serve: cannot restart aggregator \(name): \(error)")
+                }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
