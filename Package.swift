@@ -76,8 +76,10 @@ let package = Package(
         ]),
         // The emulated fabric: namespaces, veth links, tc shaping, management network.
         .target(name: "Fabric", dependencies: ["TributaryCore"]),
+        // Where operations spent their time: data-plane events as Chrome trace-event JSON (Perfetto).
+        .target(name: "TraceEvents", dependencies: ["TributaryCore"]),
         .executableTarget(name: "tributary", dependencies: [
-            "Bench", "Fabric", "Verbs", "Telemetry",
+            "Bench", "Fabric", "Verbs", "Telemetry", "TraceEvents",
             "TributaryCore", "Transport", "TransportTCP", "TransportRDMA", "Aggregator", "Worker", "Coordinator",
             "Authentication", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -105,6 +107,7 @@ let package = Package(
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "TributaryCore"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TributaryCore"]),
         .testTarget(name: "FabricTests", dependencies: ["Fabric", "TributaryCore"]),
+        .testTarget(name: "TraceEventsTests", dependencies: ["TraceEvents", "TributaryCore"]),
         .testTarget(name: "VerbsTests", dependencies: ["Verbs"]),
         .testTarget(name: "TransportRDMATests", dependencies: ["TransportRDMA", "Transport", "TributaryCore", "Verbs",
                                                                      "TributaryTestSupport"]),

@@ -1,0 +1,253 @@
+import TributaryCore
+
+/// What a recorder has heard: the events not yet written, the operations still under way and the
+/// lanes, kept within the recorder's limits. A value the recorder guards with its lock; it reads
+/// no clock and writes nothing, so tests drive it event by event.
+struct RecordingState {
+    struct OperationKey: Hashable {
+        var job: UInt32
+        var op: UInt64
+    }
+
+    /// A chunk lane: one per job, peer and role, so each link's traffic has its own row.
+    struct ChunkLaneKey: Hashable {
+        enum Role: Hashable {
+            case from
+            case to(DataPlaneEvent.Direction)
+            case results
+        }
+
+        var job: UInt32
+        var role: Role
+        var peer: String
+    }
+
+    /// A rank's collective between its start and its end.
+    struct RankOperation {
+        var start: Int64
+        var rank: Int
+        var collective: Collective
+        var dtype: DType
+        var count: Int
+        var algorithm: Algorithm
+    }
+
+    let limits: TraceRecorder.Limits
+    private(set) var lanes = LaneTable()
+    private var jobNames: [UInt32: String] = [:]
+    private var chunkLanes: [ChunkLaneKey: Int] = [:]
+    private var foldLanes: [UInt32: SpanLanes] = [:]
+    private var operationLanes: [UInt32: SpanLanes] = [:]
+    private var slotsInUse: [UInt32: Int] = [:]
+    private(set) var rankOperations: [OperationKey: RankOperation] = [:]
+    private(set) var aggregatorOperations: [OperationKey: AggregatorOperation] = [:]
+    /// Operations past the limit: none of their events starts a span.
+    private var refused: Set<OperationKey> = []
+
+    /// Heard and not yet written (`takeUnwritten`).
+    private(set) var chunks: [ChunkRecord] = []
+    private(set) var operations: [TraceEvent] = []
+    /// Chunk-level events kept (written or not) and turned away at the limit.
+    private(set) var chunkEventsKept = 0
+    private(set) var chunkEventsDropped = 0
+    /// Operation-level events (spans and job marks, finished or under way) kept and turned away.
+    private(set) var operationEventsKept = 0
+    private(set) var operationEventsDropped = 0
+    /// Something was heard since the last `takeUnwritten`.
+    private(set) var changed = false
+
+    init(limits: TraceRecorder.Limits) {
+        self.limits = limits
+    }
+
+    /// A lane's name: prefixed with the job's name where the process knows it (an aggregator serves
+    /// several jobs; a rank belongs to one and is never told the name).
+    private func laneName(_ job: UInt32, _ lane: String) -> String {
+        jobNames[job].map { "job \($0): \(lane)" } ?? lane
+    }
+
+    mutating func record(_ event: DataPlaneEvent, at now: Int64) {
+        changed = true
+        switch event {
+        case .chunkArrived(let job, let op, let chunk, let from, let bytes):
+            let key = OperationKey(job: job, op: op)
+            if aggregatorOperations[key] == nil, !refused.contains(key), admitOperationEvent(refusing: key) {
+                aggregatorOperations[key] = AggregatorOperation(job: job, op: op, start: now)
+            }
+            aggregatorOperations[key]?.arrival(from: from, bytes: bytes, at: now)
+            guard admitChunkEvent() else { return }
+            chunks.append(ChunkRecord(kind: .arrival, tid: chunkLane(job, .from, from), time: now, op: op, chunk: chunk,
+                                      peer: from, bytes: bytes))
+        case .chunkFolded(let job, let op, let chunk, let contributions, let waited):
+            let duration = Int64(clamping: waited)
+            aggregatorOperations[OperationKey(job: job, op: op)]?.fold(waited: duration, at: now)
+            guard admitChunkEvent() else { return }
+            var folds = foldLanes[job] ?? SpanLanes(name: laneName(job, "folds"))
+            let lane = folds.place(start: now - duration, end: now)
+            foldLanes[job] = folds
+            chunks.append(ChunkRecord(kind: .fold(contributions: contributions, duration: duration),
+                                      tid: lanes.tid(lane), time: now - duration, op: op, chunk: chunk, peer: "",
+                                      bytes: 0))
+        case .chunkSent(let job, let op, let chunk, let to, let direction, let bytes):
+            aggregatorOperations[OperationKey(job: job, op: op)]?.send(direction == .up, bytes: bytes, at: now)
+            guard admitChunkEvent() else { return }
+            chunks.append(ChunkRecord(kind: .send(direction), tid: chunkLane(job, .to(direction), to), time: now,
+                                      op: op, chunk: chunk, peer: to, bytes: bytes))
+        case .resultArrived(let job, let op, let chunk, let from, let bytes):
+            aggregatorOperations[OperationKey(job: job, op: op)]?.result(at: now)
+            guard admitChunkEvent() else { return }
+            chunks.append(ChunkRecord(kind: .result, tid: chunkLane(job, .results, from), time: now, op: op,
+                                      chunk: chunk, peer: from, bytes: bytes))
+        case .slotsInUse(let job, let slots, _):
+            guard slotsInUse[job] != slots else { return }
+            slotsInUse[job] = slots
+            guard admitChunkEvent() else { return }
+            chunks.append(ChunkRecord(kind: .slots(slots: slots, jobName: jobNames[job] ?? "job \(job)"),
+                                      tid: lanes.tid(laneName(job, "operations")), time: now, op: 0, chunk: 0,
+                                      peer: "", bytes: 0))
+        case .operationStarted(let job, let rank, let op, let collective, let dtype, let count, let algorithm):
+            let key = OperationKey(job: job, op: op)
+            guard admitOperationEvent(refusing: key) else { return }
+            _ = lanes.tid(laneName(job, "operations"))
+            rankOperations[key] = RankOperation(start: now, rank: rank, collective: collective, dtype: dtype,
+                                                count: count, algorithm: algorithm)
+        case .operationEnded(let job, let rank, let op, let collective, let algorithm, let seconds, let sent,
+                             let received, let failure):
+            let key = OperationKey(job: job, op: op)
+            if refused.remove(key) != nil { return }
+            let started = rankOperations.removeValue(forKey: key)
+            if started == nil && !admitOperationEvent(refusing: nil) { return }
+            let operation = started ?? RankOperation(start: now - Int64(seconds * 1e9), rank: rank,
+                                                     collective: collective, dtype: .u8, count: 0, algorithm: algorithm)
+            let lane = laneName(job, "operations")
+            let tid = Self.place(lane, job, operation.start, now, &lanes, &operationLanes)
+            var span = Self.rankSpan(job: job, op: op, operation, known: started != nil, end: now, tid: tid)
+            span.args += [("bytes_sent", .int(sent)), ("bytes_received", .int(received)), ("seconds", .double(seconds))]
+            if let failure { span.args.append(("failure", .string(failure))) }
+            operations.append(span)
+        case .jobInstalled(let job, let name, let slots, let slotBytes):
+            jobNames[job] = name
+            guard admitOperationEvent(refusing: nil) else { return }
+            operations.append(TraceEvent(.instant, name: "job \(name) installed", category: "job",
+                                         tid: lanes.tid(laneName(job, "operations")), time: now,
+                                         args: [("job", .int(Int(job))), ("slots", .int(slots)),
+                                                ("slot_bytes", .int(slotBytes))]))
+        case .jobEnded(let job):
+            endJob(job, at: now)
+        }
+    }
+
+    /// The job's operations at this switch are over: their spans are final. What was kept per job goes.
+    private mutating func endJob(_ job: UInt32, at now: Int64) {
+        let ended = aggregatorOperations.values.filter { $0.job == job }
+            .sorted { ($0.start, $0.op) < ($1.start, $1.op) }
+        let lane = laneName(job, "operations")
+        for operation in ended {
+            aggregatorOperations[OperationKey(job: job, op: operation.op)] = nil
+            let tid = Self.place(lane, job, operation.start, operation.end, &lanes, &operationLanes)
+            operations.append(operation.span(tid: tid, open: false))
+        }
+        if admitOperationEvent(refusing: nil) {
+            operations.append(TraceEvent(.instant, name: "job \(jobNames[job] ?? "\(job)") ended", category: "job",
+                                         tid: lanes.tid(laneName(job, "operations")), time: now,
+                                         args: [("job", .int(Int(job)))]))
+        }
+        jobNames[job] = nil
+        foldLanes[job] = nil
+        operationLanes[job] = nil
+        slotsInUse[job] = nil
+        refused = refused.filter { $0.job != job }
+        chunkLanes = chunkLanes.filter { $0.key.job != job }
+    }
+
+    /// The spans of the operations still under way, as they stand at `now` (marked `open`), and the
+    /// lanes including theirs. Placed on copies: the recording itself is untouched.
+    func openSpans(at now: Int64) -> (events: [TraceEvent], lanes: LaneTable) {
+        var lanes = self.lanes
+        var operationLanes = self.operationLanes
+        var events: [TraceEvent] = []
+        for (key, started) in rankOperations.sorted(by: { ($0.value.start, $0.key.op) < ($1.value.start, $1.key.op) }) {
+            let tid = Self.place(laneName(key.job, "operations"), key.job, started.start, now, &lanes, &operationLanes)
+            var span = Self.rankSpan(job: key.job, op: key.op, started, known: true, end: now, tid: tid)
+            span.args.append(("open", .bool(true)))
+            events.append(span)
+        }
+        for operation in aggregatorOperations.values.sorted(by: { ($0.start, $0.op) < ($1.start, $1.op) }) {
+            let tid = Self.place(laneName(operation.job, "operations"), operation.job, operation.start, operation.end,
+                                 &lanes, &operationLanes)
+            events.append(operation.span(tid: tid, open: true))
+        }
+        return (events, lanes)
+    }
+
+    /// Hands over what was heard since the last call, to be written.
+    mutating func takeUnwritten() -> (chunks: [ChunkRecord], operations: [TraceEvent]) {
+        defer {
+            chunks = []
+            operations = []
+            changed = false
+        }
+        return (chunks, operations)
+    }
+
+    /// A rank's operation as a span on lane `tid`; `known` when its start was heard (its dtype and count with it).
+    private static func rankSpan(job: UInt32, op: UInt64, _ operation: RankOperation, known: Bool, end: Int64,
+                                 tid: Int) -> TraceEvent {
+        var args: [(String, TraceValue)] = [
+            ("rank", .int(operation.rank)), ("job", .int(Int(job))), ("op", .int(Int(op))),
+            ("collective", .string("\(operation.collective)")), ("algorithm", .string(operation.algorithm.rawValue)),
+        ]
+        var name = "\(operation.collective)"
+        if known {
+            let bytes = operation.count * operation.dtype.size
+            name += " \(TopologyUnits.formatSize(bytes))"
+            args += [("dtype", .string(operation.dtype.name)), ("count", .int(operation.count)), ("bytes", .int(bytes))]
+        }
+        return TraceEvent(.complete, name: name, category: "operation", tid: tid, time: operation.start,
+                          duration: end - operation.start, args: args)
+    }
+
+    /// The lane (of the job's operation lanes, named `name`, `name #2`, …) a span from `start` to `end` goes on.
+    private static func place(_ name: String, _ job: UInt32, _ start: Int64, _ end: Int64, _ lanes: inout LaneTable,
+                              _ spanLanes: inout [UInt32: SpanLanes]) -> Int {
+        var jobLanes = spanLanes[job] ?? SpanLanes(name: name)
+        let lane = jobLanes.place(start: start, end: end)
+        spanLanes[job] = jobLanes
+        return lanes.tid(lane)
+    }
+
+    private mutating func chunkLane(_ job: UInt32, _ role: ChunkLaneKey.Role, _ peer: String) -> Int {
+        let key = ChunkLaneKey(job: job, role: role, peer: peer)
+        if let tid = chunkLanes[key] { return tid }
+        let name: String
+        switch role {
+        case .from: name = "from \(peer)"
+        case .to(let direction): name = "to \(peer) (\(direction.rawValue))"
+        case .results: name = "results from \(peer)"
+        }
+        let tid = lanes.tid(laneName(job, name))
+        chunkLanes[key] = tid
+        return tid
+    }
+
+    private mutating func admitChunkEvent() -> Bool {
+        guard chunkEventsKept < limits.chunkEvents else {
+            chunkEventsDropped += 1
+            return false
+        }
+        chunkEventsKept += 1
+        return true
+    }
+
+    /// Room for one more operation-level event; a refused operation's `key` is remembered so its
+    /// later events start nothing.
+    private mutating func admitOperationEvent(refusing key: OperationKey?) -> Bool {
+        guard operationEventsKept < limits.operationEvents else {
+            operationEventsDropped += 1
+            if let key { refused.insert(key) }
+            return false
+        }
+        operationEventsKept += 1
+        return true
+    }
+}
