@@ -28,11 +28,15 @@ struct AggregatorCommand: AsyncParsableCommand {
     @OptionGroup var fabric: FabricOptions
     @OptionGroup var keys: DaemonKeyOptions
     @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var traceFile: TraceFileOptions
 
     func run() async throws {
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.aggregator.\(switchName)")
+        let trace = try traceFile.start(processName: "switch \(switchName)", logger: logger)
+        // Runs after the service group returns, which it does on SIGTERM (graceful shutdown) as on failure.
+        defer { trace.finish() }
         guard let daemonKey = try keys.credentials().daemonKey else { throw ValidationError("no daemon key") }
         let (base, why) = try common.dataTransport(localName: "aggregator \(switchName)", dataAddress: listen.host)
         logger.info("data transport: \(why)")
@@ -42,9 +46,8 @@ struct AggregatorCommand: AsyncParsableCommand {
                                                     dataListen: listen, daemonKey: daemonKey,
                                                     stallTimeout: .seconds(stallTimeout))
         let served = try await metrics.start("aggregator \(switchName)")
-        if let served {
-            configuration.observer = DataPlaneMetrics(node: switchName, factory: served.metrics.factory)
-        }
+        configuration.observer = DataPlaneObservers.combine(
+            trace.observers + (served.map { [DataPlaneMetrics(node: switchName, factory: $0.metrics.factory)] } ?? []))
         let daemon = AggregatorDaemon(configuration: configuration, control: control, data: data, logger: logger)
         defer { if let served { Task { await served.server.close() } } }
         let group = ServiceGroup(configuration: .init(services: [.init(service: AggregatorService(daemon: daemon), successTerminationBehavior: .gracefullyShutdownGroup)],

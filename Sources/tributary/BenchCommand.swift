@@ -53,6 +53,7 @@ struct BenchCommand: ParsableCommand {
     var metrics = false
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var tracing: TraceOptions
 
     var algorithms: [Algorithm] {
         switch algo.lowercased() {
@@ -152,8 +153,10 @@ struct BenchCommand: ParsableCommand {
             runner.windowMode = mode
             runner.aggregatorAddress = aggregatorAddress
             runner.workerAddress = workerAddress
+            runner.traceDirectory = try tracing.childDirectory(in: runner.logDirectory)
             outcomes.append((mode, try runner.run()))
             progress.finish()
+            tracing.merge(runner.traceDirectory, command: "bench", suffix: modes.count > 1 ? "-\(mode.rawValue)" : "")
         }
         var failed = false
         for (mode, outcome) in outcomes {

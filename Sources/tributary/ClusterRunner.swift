@@ -33,6 +33,8 @@ struct ClusterRunner {
     var onTick: () -> Void = {}
     /// Every daemon and worker serves Prometheus metrics (`--metrics`); their URLs are printed.
     var metrics = false
+    /// Every aggregator and worker writes its trace into this directory (`--trace`); nil: none.
+    var traceDirectory: String?
 
     struct Outcome {
         var summary: JobSummary?
@@ -78,6 +80,7 @@ struct ClusterRunner {
         server.aggregatorAddress = aggregatorAddress
         server.fabric = fabric
         if metrics { server.metricsAddress = aggregatorAddress }
+        server.traceDirectory = traceDirectory
         let names = jobs == 1 ? [jobName] : (0..<jobs).map { "\(jobName)-\($0)" }
         let summaryFiles = names.map { "\(server.summaryDirectory)/\(Coordinator.fileName($0)).json" }
         for file in summaryFiles { try? FileManager.default.removeItem(atPath: file) }
@@ -107,15 +110,17 @@ struct ClusterRunner {
                 let host = tree.hosts[index]
                 let place = FabricServer.placement(of: host, fabric: fabric, listenOption: "--ring-listen",
                                                    address: workerAddress)
+                let child = jobs == 1 ? "worker-\(rank)" : "worker-\(job)-\(rank)"
                 let arguments = [
                     "worker", "--coordinator", "\(running.endpoint.coordinator)", "--client-key-file", server.clientKeyFile,
                     "--job", name, "--rank", "\(rank)", "--size", "\(size)", "--timeout", "\(opTimeout)",
                     "--log-level", "warning", "--host", host,
                 ] + transportArguments + place.arguments + workerArguments
-                    + server.metricsArguments("worker-\(job)-\(rank)",
+                    + server.metricsArguments(child,
                                               address: fabric?.state.plan.node(host)?.dataAddress ?? workerAddress)
+                    + TraceOptions.childArguments(traceDirectory, child: child)
                 workerChildren.append(try supervisor.start(
-                    name: jobs == 1 ? "worker-\(rank)" : "worker-\(job)-\(rank)", arguments: arguments,
+                    name: child, arguments: arguments,
                     wrapper: place.wrapper, environment: [JobSecret.environmentVariable: jobSecret]))
             }
         }

@@ -30,6 +30,8 @@ struct FabricServer {
     var stallTimeout: Int?
     /// Seconds a job waits for an aggregator its tree needs before the tree is built without it.
     var aggregatorWait: Double?
+    /// Each aggregator writes its trace into this directory (`--trace`); nil: none.
+    var traceDirectory: String?
 
     var secretFile: String { "\(directory)/fabric.secret" }
     var clientKeyFile: String { "\(directory)/client.key" }
@@ -126,6 +128,7 @@ struct FabricServer {
         ] + transportArguments + place.arguments + (stallTimeout.map { ["--stall-timeout", "\($0)"] } ?? [])
             + metricsArguments("aggregator-\(name)",
                                address: fabric?.state.plan.node(name)?.dataAddress ?? metricsAddress ?? "127.0.0.1")
+            + TraceOptions.childArguments(traceDirectory, child: "aggregator-\(name)" + (restart == 0 ? "" : ".\(restart)"))
         return try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: place.wrapper,
                                     logName: restart == 0 ? nil : "aggregator-\(name).\(restart)")
     }

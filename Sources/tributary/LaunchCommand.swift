@@ -52,6 +52,7 @@ struct LaunchCommand: AsyncParsableCommand {
     var metrics = false
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var tracing: TraceOptions
 
     func run() async throws {
         lineBufferStandardOutput()
@@ -81,7 +82,9 @@ struct LaunchCommand: AsyncParsableCommand {
         runner.windowMode = windowMode
         runner.aggregatorAddress = aggregatorAddress
         runner.workerAddress = workerAddress
+        runner.traceDirectory = try tracing.childDirectory(in: logDirectory)
         let outcome = try runner.run()
+        tracing.merge(runner.traceDirectory, command: "launch")
         var ok = outcome.failure == nil
         if let summary = outcome.summary {
             print(summary.tree)

@@ -65,6 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var tracing: TraceOptions
 
     func run() async throws {
         lineBufferStandardOutput()
@@ -87,6 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
         server.metricsAddress = noMetrics ? nil : metricsAddress
         server.stallTimeout = stallTimeout
         server.aggregatorWait = aggregatorWait
+        server.traceDirectory = try tracing.childDirectory(in: directory)
         let supervisor = ProcessSupervisor(executable: selfExecutable(), logDirectory: directory)
         let signals = SignalWatcher()
         defer { supervisor.stopAll() }
@@ -143,6 +145,10 @@ struct ServeCommand: AsyncParsableCommand {
         let inFabric = session == nil ? "" : "tributary fabric exec --config \(config) --host HOST -- "
         print("attach: TRIBUTARY_FABRIC=\(endpointPath) TRIBUTARY_JOB_SECRET=<secret> \(inFabric)tributary worker "
               + "--rank R --size N --job NAME")
+        if let traceDirectory = server.traceDirectory, let file = tracing.file() {
+            print("trace: merged into \(file) when serve stops; workers join it with --trace-file "
+                  + "\(traceDirectory)/worker-NAME-R.json")
+        }
         // A dead aggregator is restarted (after a second, at most 5 times a minute per switch): it
         // registers again and serves new jobs; jobs meanwhile build their trees without it.
         var handled: Set<Int32> = []
@@ -184,6 +190,7 @@ struct ServeCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(100))
         }
         supervisor.stopAll()
+        tracing.merge(server.traceDirectory, command: "serve")
         print("tributary serve: stopped")
     }
 

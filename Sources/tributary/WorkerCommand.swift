@@ -143,6 +143,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var fabric: FabricOptions
     @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var traceFile: TraceFileOptions
 
     func run() async throws {
         let (rank, size) = try LaunchEnvironment.rankAndSize(rank: rank, size: size)
@@ -162,6 +163,8 @@ struct WorkerCommand: AsyncParsableCommand {
         ParentWatch.startIfRequested()
         ProcessTuning.apply()
         let logger = common.makeLogger("tributary.worker.\(rank)")
+        let trace = try traceFile.start(processName: "rank \(rank) (job \(job))", logger: logger)
+        defer { trace.finish() }
         let (base, why) = try common.dataTransport(localName: "rank \(rank)", dataAddress: ringListen.host)
         logger.info("data transport: \(why)")
         let data = try fabric.dataTransport(base: base, logger: logger)
@@ -175,9 +178,9 @@ struct WorkerCommand: AsyncParsableCommand {
                 jobSecret: jobSecret, operationTimeout: .seconds(timeout), joinTimeout: .seconds(timeout),
                 ringListen: ringListen, transportReason: why)
             configuration.slotRequest = slots
-            if let served {
-                configuration.observer = DataPlaneMetrics(node: host ?? "rank \(rank)", factory: served.metrics.factory)
-            }
+            configuration.observer = DataPlaneObservers.combine(
+                trace.observers
+                    + (served.map { [DataPlaneMetrics(node: host ?? "rank \(rank)", factory: $0.metrics.factory)] } ?? []))
             communicator = try await Communicator.join(configuration, control: control, data: data, logger: logger)
         } catch {
             writeStderr("tributary worker rank \(rank): cannot join job \(job): \(error)")
