@@ -1,6 +1,7 @@
 /// What one aggregator saw of one operation, gathered from its chunk events: the operation's
 /// span at this switch runs from the first contribution that arrived to the last chunk it sent,
-/// and says which child's contributions came last — the link that held the switch up.
+/// and says which child's contributions came last — the link that held the switch up. Kept until
+/// the job's next operation reaches the switch or the job ends.
 struct AggregatorOperation {
     let job: UInt32
     let op: UInt64

@@ -43,6 +43,9 @@ struct RecordingState {
     private(set) var aggregatorOperations: [OperationKey: AggregatorOperation] = [:]
     /// Operations past the limit: none of their events starts a span.
     private var refused: Set<OperationKey> = []
+    /// Per job, the operations up to this one are finished at this switch: a straggling event of
+    /// one of them starts no second span.
+    private var finishedThrough: [UInt32: UInt64] = [:]
 
     /// Heard and not yet written (`takeUnwritten`).
     private(set) var chunks: [ChunkRecord] = []
@@ -71,7 +74,9 @@ struct RecordingState {
         switch event {
         case .chunkArrived(let job, let op, let chunk, let from, let bytes):
             let key = OperationKey(job: job, op: op)
-            if aggregatorOperations[key] == nil, !refused.contains(key), admitOperationEvent(refusing: key) {
+            if aggregatorOperations[key] == nil, finishedThrough[job].map({ op > $0 }) ?? true, !refused.contains(key),
+               admitOperationEvent(refusing: key) {
+                finishOperations(of: job, before: op)
                 aggregatorOperations[key] = AggregatorOperation(job: job, op: op, start: now)
             }
             aggregatorOperations[key]?.arrival(from: from, bytes: bytes, at: now)
@@ -139,14 +144,7 @@ struct RecordingState {
 
     /// The job's operations at this switch are over: their spans are final. What was kept per job goes.
     private mutating func endJob(_ job: UInt32, at now: Int64) {
-        let ended = aggregatorOperations.values.filter { $0.job == job }
-            .sorted { ($0.start, $0.op) < ($1.start, $1.op) }
-        let lane = laneName(job, "operations")
-        for operation in ended {
-            aggregatorOperations[OperationKey(job: job, op: operation.op)] = nil
-            let tid = Self.place(lane, job, operation.start, operation.end, &lanes, &operationLanes)
-            operations.append(operation.span(tid: tid, open: false))
-        }
+        finishOperations(of: job, before: nil)
         if admitOperationEvent(refusing: nil) {
             operations.append(TraceEvent(.instant, name: "job \(jobNames[job] ?? "\(job)") ended", category: "job",
                                          tid: lanes.tid(laneName(job, "operations")), time: now,
@@ -157,7 +155,26 @@ struct RecordingState {
         operationLanes[job] = nil
         slotsInUse[job] = nil
         refused = refused.filter { $0.job != job }
+        finishedThrough[job] = nil
         chunkLanes = chunkLanes.filter { $0.key.job != job }
+    }
+
+    /// The job's operations at this switch before `op` (all of them when nil) are over: their spans
+    /// are final. A rank starts its next operation only once it has every result of the last, and
+    /// a switch sends a result chunk to all its children at once, so the first contribution to
+    /// operation `op` comes after the last chunk the switch sent of every earlier one.
+    private mutating func finishOperations(of job: UInt32, before op: UInt64?) {
+        let finished = aggregatorOperations.values
+            .filter { operation in operation.job == job && (op.map { operation.op < $0 } ?? true) }
+            .sorted { ($0.start, $0.op) < ($1.start, $1.op) }
+        if let op, op > 0 { finishedThrough[job] = max(finishedThrough[job] ?? 0, op - 1) }
+        guard !finished.isEmpty else { return }
+        let lane = laneName(job, "operations")
+        for operation in finished {
+            aggregatorOperations[OperationKey(job: job, op: operation.op)] = nil
+            let tid = Self.place(lane, job, operation.start, operation.end, &lanes, &operationLanes)
+            operations.append(operation.span(tid: tid, open: false))
+        }
     }
 
     /// The spans of the operations still under way, as they stand at `now` (marked `open`), and the

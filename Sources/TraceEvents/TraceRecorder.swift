@@ -15,10 +15,10 @@ public final class TraceRecorder: DataPlaneObserver, @unchecked Sendable {
     public struct Limits: Sendable {
         /// Chunk arrivals, folds, sends, results and slot counts kept per process.
         public var chunkEvents: Int
-        /// Operation spans and job marks kept per process.
+        /// Operation spans and job marks kept per process (a few hundred bytes each).
         public var operationEvents: Int
 
-        public init(chunkEvents: Int = 200_000, operationEvents: Int = 1_000_000) {
+        public init(chunkEvents: Int = 200_000, operationEvents: Int = 100_000) {
             self.chunkEvents = chunkEvents
             self.operationEvents = operationEvents
         }

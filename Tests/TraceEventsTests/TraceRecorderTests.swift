@@ -89,11 +89,14 @@ import TributaryCore
         clock.advance(microseconds: 1000)
         Self.aggregateOneChunk(recorder, clock: clock, job: 9, op: 2, chunk: 0, lateChild: "host0")
 
-        // Mid-run the spans are written up to now, marked open.
+        // Mid-run: operation 1 ended when operation 2 reached the switch; operation 2 is written up
+        // to now, marked open.
         try recorder.flush()
         var spans = try traceEvents(at: recorder.path).filter { $0.ph == "X" && $0.category == "operation" }
         #expect(spans.count == 2)
-        #expect(spans.allSatisfy { $0.args["open"] as? Bool == true })
+        #expect(spans.filter { $0.args["open"] as? Bool == true }.compactMap { $0.int("op") } == [2])
+        // A straggling event of operation 1 starts no second span.
+        recorder.observe(.chunkArrived(job: 9, opSeq: 1, chunk: 0, from: "host0", bytes: 100))
 
         recorder.observe(.jobEnded(job: 9))
         try recorder.flush()
@@ -108,6 +111,7 @@ import TributaryCore
         #expect(abs(first.ts! - Double(start) / 1000) < 0.001)
         #expect(abs(first.ts! + first.dur! - Double(lastSend) / 1000) < 0.001)
         #expect(first.int("arrivals") == 4 && first.int("folds") == 2 && first.int("sent_down") == 4)
+        #expect(first.int("sent_up") == 2 && first.int("results") == 2 && first.int("bytes_in") == 400)
         #expect(first.string("last_child") == "host1")
         #expect(spans[1].string("last_child") == "host0")
         let lanes = Dictionary(uniqueKeysWithValues: events.filter { $0.name == "thread_name" }
@@ -217,8 +221,7 @@ import TributaryCore
         let recorder = TraceRecorder(processName: "switch s", path: scratch.file("s.json"))
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
             for chunk in 0..<500 {
-                recorder.observe(.chunkArrived(job: 1, opSeq: UInt64(worker), chunk: UInt32(chunk),
-                                               from: "host\(worker)", bytes: 8))
+                recorder.observe(.chunkArrived(job: 1, opSeq: 1, chunk: UInt32(chunk), from: "host\(worker)", bytes: 8))
                 if worker == 0 && chunk % 100 == 0 { _ = try? recorder.flush() }
             }
         }
@@ -228,7 +231,9 @@ import TributaryCore
         let events = try traceEvents(at: recorder.path)
         #expect(formatProblems(events).isEmpty)
         #expect(events.filter { $0.category == "chunk" }.count == 4000)
-        #expect(events.filter { $0.category == "operation" }.count == 8)
+        let spans = events.filter { $0.category == "operation" }
+        #expect(spans.count == 1)
+        #expect(spans.first?.int("arrivals") == 4000)
     }
 
     @Test func aFailedWriteNamesTheFile() throws {
