@@ -15,15 +15,26 @@ struct TraceOptions: ParsableArguments {
         valueName: "file"))
     var trace: String?
 
+    /// FILE's directory must exist: a long run should not learn at its end that its trace has nowhere to go.
+    func validate() throws {
+        guard let trace else { return }
+        let parent = URL(fileURLWithPath: trace).deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("--trace: no directory \(parent) to write \(trace) into")
+        }
+    }
+
     /// The directory the children of a run logging to `logDirectory` write their traces into,
-    /// emptied of an earlier run's; nil without `--trace`.
+    /// emptied of an earlier run's traces; nil without `--trace`.
     func childDirectory(in logDirectory: String) throws -> String? {
         guard trace != nil else { return nil }
         let directory = "\(logDirectory)/trace"
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
-            for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory)
+            where name.hasSuffix(".json") || name.contains(".json.tmp.") {
                 try FileManager.default.removeItem(atPath: "\(directory)/\(name)")
             }
         } catch {

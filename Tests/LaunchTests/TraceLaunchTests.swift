@@ -7,6 +7,7 @@ extension LaunchTests {
     /// one per switch and operation, each process under a pid of its own.
     @Test func traceHasOneSpanPerRankAndOperation() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("launch-trace-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("trace.json").path
         let run = try Self.tributary([
