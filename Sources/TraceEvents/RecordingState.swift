@@ -41,10 +41,10 @@ struct RecordingState {
     private var slotsInUse: [UInt32: Int] = [:]
     private(set) var rankOperations: [OperationKey: RankOperation] = [:]
     private(set) var aggregatorOperations: [OperationKey: AggregatorOperation] = [:]
-    /// Operations past the limit: none of their events starts a span.
+    /// A rank's operations started past the limit: their end writes no span.
     private var refused: Set<OperationKey> = []
-    /// Per job, the operations up to this one are finished at this switch: a straggling event of
-    /// one of them starts no second span.
+    /// Per job, the operations up to this one are finished at this switch (or were past the
+    /// limit): a straggling event of one of them starts no second span.
     private var finishedThrough: [UInt32: UInt64] = [:]
 
     /// Heard and not yet written (`takeUnwritten`).
@@ -74,10 +74,13 @@ struct RecordingState {
         switch event {
         case .chunkArrived(let job, let op, let chunk, let from, let bytes):
             let key = OperationKey(job: job, op: op)
-            if aggregatorOperations[key] == nil, finishedThrough[job].map({ op > $0 }) ?? true, !refused.contains(key),
-               admitOperationEvent(refusing: key) {
+            if aggregatorOperations[key] == nil, finishedThrough[job].map({ op > $0 }) ?? true {
                 finishOperations(of: job, before: op)
-                aggregatorOperations[key] = AggregatorOperation(job: job, op: op, start: now)
+                if admitOperationEvent() {
+                    aggregatorOperations[key] = AggregatorOperation(job: job, op: op, start: now)
+                } else {
+                    finishedThrough[job] = op
+                }
             }
             aggregatorOperations[key]?.arrival(from: from, bytes: bytes, at: now)
             guard admitChunkEvent() else { return }
@@ -112,7 +115,10 @@ struct RecordingState {
                                       peer: "", bytes: 0))
         case .operationStarted(let job, let rank, let op, let collective, let dtype, let count, let algorithm):
             let key = OperationKey(job: job, op: op)
-            guard admitOperationEvent(refusing: key) else { return }
+            guard admitOperationEvent() else {
+                refused.insert(key)
+                return
+            }
             _ = lanes.tid(laneName(job, "operations"))
             rankOperations[key] = RankOperation(start: now, rank: rank, collective: collective, dtype: dtype,
                                                 count: count, algorithm: algorithm)
@@ -121,7 +127,7 @@ struct RecordingState {
             let key = OperationKey(job: job, op: op)
             if refused.remove(key) != nil { return }
             let started = rankOperations.removeValue(forKey: key)
-            if started == nil && !admitOperationEvent(refusing: nil) { return }
+            if started == nil && !admitOperationEvent() { return }
             let operation = started ?? RankOperation(start: now - Int64(seconds * 1e9), rank: rank,
                                                      collective: collective, dtype: .u8, count: 0, algorithm: algorithm)
             let lane = laneName(job, "operations")
@@ -132,7 +138,7 @@ struct RecordingState {
             operations.append(span)
         case .jobInstalled(let job, let name, let slots, let slotBytes):
             jobNames[job] = name
-            guard admitOperationEvent(refusing: nil) else { return }
+            guard admitOperationEvent() else { return }
             operations.append(TraceEvent(.instant, name: "job \(name) installed", category: "job",
                                          tid: lanes.tid(laneName(job, "operations")), time: now,
                                          args: [("job", .int(Int(job))), ("slots", .int(slots)),
@@ -145,7 +151,7 @@ struct RecordingState {
     /// The job's operations at this switch are over: their spans are final. What was kept per job goes.
     private mutating func endJob(_ job: UInt32, at now: Int64) {
         finishOperations(of: job, before: nil)
-        if admitOperationEvent(refusing: nil) {
+        if admitOperationEvent() {
             operations.append(TraceEvent(.instant, name: "job \(jobNames[job] ?? "\(job)") ended", category: "job",
                                          tid: lanes.tid(laneName(job, "operations")), time: now,
                                          args: [("job", .int(Int(job)))]))
@@ -154,7 +160,6 @@ struct RecordingState {
         foldLanes[job] = nil
         operationLanes[job] = nil
         slotsInUse[job] = nil
-        refused = refused.filter { $0.job != job }
         finishedThrough[job] = nil
         chunkLanes = chunkLanes.filter { $0.key.job != job }
     }
@@ -256,12 +261,10 @@ struct RecordingState {
         return true
     }
 
-    /// Room for one more operation-level event; a refused operation's `key` is remembered so its
-    /// later events start nothing.
-    private mutating func admitOperationEvent(refusing key: OperationKey?) -> Bool {
+    /// Room for one more operation-level event (a span, finished or under way, or a job mark).
+    private mutating func admitOperationEvent() -> Bool {
         guard operationEventsKept < limits.operationEvents else {
             operationEventsDropped += 1
-            if let key { refused.insert(key) }
             return false
         }
         operationEventsKept += 1

@@ -188,6 +188,21 @@ import TributaryCore
         #expect(written.chunkEventsDropped == 40)
     }
 
+    @Test func aSwitchCountsEachOperationPastTheLimitOnce() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let clock = ManualClock()
+        let recorder = TraceRecorder(processName: "switch leaf0", path: scratch.file("leaf0.json"),
+                                     limits: TraceRecorder.Limits(operationEvents: 2), clock: clock.function)
+        for op in UInt64(1)...5 {
+            for chunk in UInt32(0)..<3 { Self.aggregateOneChunk(recorder, clock: clock, job: 1, op: op, chunk: chunk) }
+        }
+        let written = try recorder.flush()
+        let events = try traceEvents(at: recorder.path)
+        #expect(events.filter { $0.category == "operation" }.compactMap { $0.int("op") }.sorted() == [1, 2])
+        #expect(written.operationEventsDropped == 3)
+    }
+
     @Test func timestampsAreWallClockMicrosecondsWrittenExactly() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
