@@ -4,9 +4,9 @@ import Logging
 import TraceEvents
 import TributaryCore
 
-/// `--trace FILE` of launch, bench and serve. Every process records its own trace (each has its
-/// own clock readings and events; none sends them anywhere): the children write into
-/// `<log dir>/trace/<child>.json`, and the parent merges that directory into FILE at the end.
+/// `--trace FILE` of launch, bench and serve. Every process records and writes its own trace — no
+/// event crosses the data path's links, and a process that dies leaves what it last wrote — into
+/// `<log dir>/trace/<child>.json`; the parent merges that directory into FILE at the end.
 struct TraceOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Write a Chrome trace-event JSON of where each operation spent its time to this file: a span per operation "
