@@ -22,16 +22,6 @@ struct RecordingState {
         var peer: String
     }
 
-    /// A rank's collective between its start and its end.
-    struct RankOperation {
-        var start: Int64
-        var rank: Int
-        var collective: Collective
-        var dtype: DType
-        var count: Int
-        var algorithm: Algorithm
-    }
-
     let limits: TraceRecorder.Limits
     private(set) var lanes = LaneTable()
     private var jobNames: [UInt32: String] = [:]
@@ -49,7 +39,7 @@ struct RecordingState {
 
     /// Heard and not yet written (`takeUnwritten`).
     private(set) var chunks: [ChunkRecord] = []
-    private(set) var operations: [TraceEvent] = []
+    private(set) var operations: [OperationRecord] = []
     /// Chunk-level events kept (written or not) and turned away at the limit.
     private(set) var chunkEventsKept = 0
     private(set) var chunkEventsDropped = 0
@@ -120,29 +110,28 @@ struct RecordingState {
                 return
             }
             _ = lanes.tid(laneName(job, "operations"))
-            rankOperations[key] = RankOperation(start: now, rank: rank, collective: collective, dtype: dtype,
-                                                count: count, algorithm: algorithm)
+            rankOperations[key] = RankOperation(job: job, op: op, rank: rank, start: now, collective: collective,
+                                                algorithm: algorithm, call: (dtype, count))
         case .operationEnded(let job, let rank, let op, let collective, let algorithm, let seconds, let sent,
                              let received, let failure):
             let key = OperationKey(job: job, op: op)
             if refused.remove(key) != nil { return }
             let started = rankOperations.removeValue(forKey: key)
             if started == nil && !admitOperationEvent() { return }
-            let operation = started ?? RankOperation(start: now - Int64(seconds * 1e9), rank: rank,
-                                                     collective: collective, dtype: .u8, count: 0, algorithm: algorithm)
+            var operation = started ?? RankOperation(job: job, op: op, rank: rank, start: now - Int64(seconds * 1e9),
+                                                     collective: collective, algorithm: algorithm, call: nil)
+            operation.ending = RankOperation.Ending(end: now, bytesSent: sent, bytesReceived: received,
+                                                    seconds: seconds, failure: failure)
             let lane = laneName(job, "operations")
             let tid = Self.place(lane, job, operation.start, now, &lanes, &operationLanes)
-            var span = Self.rankSpan(job: job, op: op, operation, known: started != nil, end: now, tid: tid)
-            span.args += [("bytes_sent", .int(sent)), ("bytes_received", .int(received)), ("seconds", .double(seconds))]
-            if let failure { span.args.append(("failure", .string(failure))) }
-            operations.append(span)
+            operations.append(.rank(operation, tid: tid))
         case .jobInstalled(let job, let name, let slots, let slotBytes):
             jobNames[job] = name
             guard admitOperationEvent() else { return }
-            operations.append(TraceEvent(.instant, name: "job \(name) installed", category: "job",
-                                         tid: lanes.tid(laneName(job, "operations")), time: now,
-                                         args: [("job", .int(Int(job))), ("slots", .int(slots)),
-                                                ("slot_bytes", .int(slotBytes))]))
+            operations.append(.mark(TraceEvent(.instant, name: "job \(name) installed", category: "job",
+                                               tid: lanes.tid(laneName(job, "operations")), time: now,
+                                               args: [("job", .int(Int(job))), ("slots", .int(slots)),
+                                                      ("slot_bytes", .int(slotBytes))])))
         case .jobEnded(let job):
             endJob(job, at: now)
         }
@@ -152,9 +141,9 @@ struct RecordingState {
     private mutating func endJob(_ job: UInt32, at now: Int64) {
         finishOperations(of: job, before: nil)
         if admitOperationEvent() {
-            operations.append(TraceEvent(.instant, name: "job \(jobNames[job] ?? "\(job)") ended", category: "job",
-                                         tid: lanes.tid(laneName(job, "operations")), time: now,
-                                         args: [("job", .int(Int(job)))]))
+            operations.append(.mark(TraceEvent(.instant, name: "job \(jobNames[job] ?? "\(job)") ended",
+                                               category: "job", tid: lanes.tid(laneName(job, "operations")),
+                                               time: now, args: [("job", .int(Int(job)))])))
         }
         jobNames[job] = nil
         foldLanes[job] = nil
@@ -178,7 +167,7 @@ struct RecordingState {
         for operation in finished {
             aggregatorOperations[OperationKey(job: job, op: operation.op)] = nil
             let tid = Self.place(lane, job, operation.start, operation.end, &lanes, &operationLanes)
-            operations.append(operation.span(tid: tid, open: false))
+            operations.append(.aggregator(operation, tid: tid))
         }
     }
 
@@ -188,11 +177,10 @@ struct RecordingState {
         var lanes = self.lanes
         var operationLanes = self.operationLanes
         var events: [TraceEvent] = []
-        for (key, started) in rankOperations.sorted(by: { ($0.value.start, $0.key.op) < ($1.value.start, $1.key.op) }) {
-            let tid = Self.place(laneName(key.job, "operations"), key.job, started.start, now, &lanes, &operationLanes)
-            var span = Self.rankSpan(job: key.job, op: key.op, started, known: true, end: now, tid: tid)
-            span.args.append(("open", .bool(true)))
-            events.append(span)
+        for started in rankOperations.values.sorted(by: { ($0.start, $0.op) < ($1.start, $1.op) }) {
+            let tid = Self.place(laneName(started.job, "operations"), started.job, started.start, now, &lanes,
+                                 &operationLanes)
+            events.append(started.span(tid: tid, now: now))
         }
         for operation in aggregatorOperations.values.sorted(by: { ($0.start, $0.op) < ($1.start, $1.op) }) {
             let tid = Self.place(laneName(operation.job, "operations"), operation.job, operation.start, operation.end,
@@ -203,30 +191,13 @@ struct RecordingState {
     }
 
     /// Hands over what was heard since the last call, to be written.
-    mutating func takeUnwritten() -> (chunks: [ChunkRecord], operations: [TraceEvent]) {
+    mutating func takeUnwritten() -> (chunks: [ChunkRecord], operations: [OperationRecord]) {
         defer {
             chunks = []
             operations = []
             changed = false
         }
         return (chunks, operations)
-    }
-
-    /// A rank's operation as a span on lane `tid`; `known` when its start was heard (its dtype and count with it).
-    private static func rankSpan(job: UInt32, op: UInt64, _ operation: RankOperation, known: Bool, end: Int64,
-                                 tid: Int) -> TraceEvent {
-        var args: [(String, TraceValue)] = [
-            ("rank", .int(operation.rank)), ("job", .int(Int(job))), ("op", .int(Int(op))),
-            ("collective", .string("\(operation.collective)")), ("algorithm", .string(operation.algorithm.rawValue)),
-        ]
-        var name = "\(operation.collective)"
-        if known {
-            let bytes = operation.count * operation.dtype.size
-            name += " \(TopologyUnits.formatSize(bytes))"
-            args += [("dtype", .string(operation.dtype.name)), ("count", .int(operation.count)), ("bytes", .int(bytes))]
-        }
-        return TraceEvent(.complete, name: name, category: "operation", tid: tid, time: operation.start,
-                          duration: end - operation.start, args: args)
     }
 
     /// The lane (of the job's operation lanes, named `name`, `name #2`, …) a span from `start` to `end` goes on.

@@ -76,9 +76,9 @@ public final class TraceRecorder: DataPlaneObserver, @unchecked Sendable {
         defer { writeLock.unlock() }
         let now = clock()
         let (unwritten, snapshot) = lock.withLock { (state.takeUnwritten(), state) }
-        for event in unwritten.operations {
+        for record in unwritten.operations {
             encodedOperations.append(contentsOf: TraceJSON.separator)
-            TraceJSON.append(event, pid: pid, to: &encodedOperations)
+            TraceJSON.append(record.event, pid: pid, to: &encodedOperations)
         }
         for record in unwritten.chunks {
             encodedChunks.append(contentsOf: TraceJSON.separator)
