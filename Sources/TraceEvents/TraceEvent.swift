@@ -19,6 +19,16 @@ public struct TraceEvent: Sendable {
         case counter = "C"
         /// A name or an order for a process or a lane ("M").
         case metadata = "M"
+
+        /// The phase's one letter.
+        var byte: UInt8 {
+            switch self {
+            case .complete: return UInt8(ascii: "X")
+            case .instant: return UInt8(ascii: "i")
+            case .counter: return UInt8(ascii: "C")
+            case .metadata: return UInt8(ascii: "M")
+            }
+        }
     }
 
     public var phase: Phase
