@@ -9,8 +9,9 @@ import TributaryCore
 /// `observe` runs on the data path: it takes a lock, reads the clock and appends a few numbers;
 /// names and JSON are made by `flush`, which writes the whole file again (the events already
 /// encoded are kept encoded, so each is encoded once). Chunk-level events past
-/// `Limits.chunkEvents` are counted, not kept; operation spans have a limit of their own, far
-/// higher, so a long run keeps every operation's span while its chunk detail stops.
+/// `Limits.chunkEvents` are counted, not kept; operation spans have a limit of their own (an
+/// operation is a span per process but tens of chunk events), so a long run keeps its operations'
+/// spans well after its chunk detail stopped.
 public final class TraceRecorder: DataPlaneObserver, @unchecked Sendable {
     public struct Limits: Sendable {
         /// Chunk arrivals, folds, sends, results and slot counts kept per process.
@@ -39,6 +40,7 @@ public final class TraceRecorder: DataPlaneObserver, @unchecked Sendable {
     private let pid: Int32
     private let clock: @Sendable () -> Int64
 
+    /// NSLock rather than Synchronization.Mutex: the package still builds for macOS 14.
     private let lock = NSLock()
     private var state: RecordingState
     /// Held while a file is written; guards the encoded events.
