@@ -41,8 +41,9 @@ struct ChunkRecord {
             return TraceEvent(.instant, name: "result from \(peer)", category: "chunk", tid: tid, time: time,
                               args: position + [("from", .string(peer)), ("bytes", .int(bytes))])
         case .slots(let slots, let jobName):
-            return TraceEvent(.counter, name: "slots in use (\(jobName))", category: "slots", tid: tid, time: time,
-                              args: [("slots", .int(slots))])
+            // Perfetto names a counter's track by the event's name and the argument's: "job NAME slots in use".
+            return TraceEvent(.counter, name: "job \(jobName)", category: "slots", tid: tid, time: time,
+                              args: [("slots in use", .int(slots))])
         }
     }
 }

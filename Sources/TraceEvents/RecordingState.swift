@@ -100,7 +100,7 @@ struct RecordingState {
             guard slotsInUse[job] != slots else { return }
             slotsInUse[job] = slots
             guard admitChunkEvent() else { return }
-            chunks.append(ChunkRecord(kind: .slots(slots: slots, jobName: jobNames[job] ?? "job \(job)"),
+            chunks.append(ChunkRecord(kind: .slots(slots: slots, jobName: jobNames[job] ?? "\(job)"),
                                       tid: lanes.tid(laneName(job, "operations")), time: now, op: 0, chunk: 0,
                                       peer: "", bytes: 0))
         case .operationStarted(let job, let rank, let op, let collective, let dtype, let count, let algorithm):

@@ -125,7 +125,7 @@ import TributaryCore
         #expect(folds.count == 3)
         #expect(folds.allSatisfy { $0.ph == "X" && $0.dur! >= 50 })
         #expect(events.contains { $0.name == "chunk from host1" && $0.ph == "i" && $0.string("from") == "host1" })
-        #expect(events.filter { $0.ph == "C" && $0.name == "slots in use (demo)" }.count == 6)
+        #expect(events.filter { $0.ph == "C" && $0.name == "job demo" && $0.int("slots in use") != nil }.count == 6)
         #expect(events.contains { $0.name == "job demo ended" })
     }
 
