@@ -58,6 +58,24 @@ func workerChildren(_ ranks: ClosedRange<Int>) -> [AggregationTree.Child] { rank
         checkTreeInvariants(tree, topology)
     }
 
+    /// A switch whose aggregation engine is out of service still forwards: its ranks attach to the
+    /// next aggregating switch on their path; with every engine out there is no tree.
+    @Test func excludedSwitchesOnlyForward() throws {
+        let topology = try loadTopologyConfig("default.yaml")
+        let withoutLeaf = try TreeBuilder(topology: topology).excluding(["leaf0"]).build(hosts: topology.hostNames)
+        #expect(withoutLeaf.root == "spine0")
+        #expect(withoutLeaf.nodes["leaf0"] == nil)
+        #expect(withoutLeaf.nodes["spine0"]?.children == workerChildren(0...3) + [.aggregator(name: "leaf1")])
+        checkTreeInvariants(withoutLeaf, topology)
+        let withoutSpine = try TreeBuilder(topology: topology).excluding(["spine0"]).build(hosts: topology.hostNames)
+        #expect(withoutSpine.nodes["spine0"] == nil)
+        #expect(withoutSpine.nodes.count == 2, "one leaf becomes the root, the other its child")
+        checkTreeInvariants(withoutSpine, topology)
+        #expect(throws: TreeError.noAggregatingSwitch) {
+            try TreeBuilder(topology: topology).excluding(["leaf0", "leaf1", "spine0"]).build(hosts: topology.hostNames)
+        }
+    }
+
     @Test func participantsUnderOneLeafMakeTheLeafTheRoot() throws {
         let topology = try loadTopologyConfig("default.yaml")
         let tree = try TreeBuilder(topology: topology).build(hosts: ["h0", "h1", "h2"])
