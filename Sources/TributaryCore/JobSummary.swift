@@ -1,5 +1,4 @@
 import Foundation
-import TributaryCore
 
 /// The record of one job: what ran, how, how fast, and whether every result was bit-exact.
 /// Written as JSON by the coordinator and rendered as a table by `launch`.
