@@ -21,6 +21,9 @@ public struct AggregatorConfiguration: Sendable {
     public var maxUnauthenticated = 64
     /// Hears every chunk this switch receives, folds and sends (metrics, traces); nil: nobody.
     public var observer: (any DataPlaneObserver)?
+    /// Injected faults (`--faults`): asked at every contribution (kill, hang) and before every chunk
+    /// this switch sends (drop, delay, corrupt); nil: none, and the data path pays one nil check.
+    public var faults: (any FaultHook)?
 
     public init(switchName: String, coordinator: Endpoint, dataListen: Endpoint, daemonKey: AuthKey,
                 stallTimeout: Duration = .seconds(30), helloTimeout: Duration = .seconds(10)) {
@@ -82,6 +85,10 @@ public actor AggregatorDaemon {
         /// The topology node behind each child and the parent (link names for metrics and traces).
         let childNames: [String]
         let parentName: String
+        /// Links a `delay` fault has held a frame on, by child index (-1: the parent): every later
+        /// chunk frame on such a link goes through its line too, so none overtakes a delayed one.
+        var delayLines: [Int: FrameDelayLine] = [:]
+        var jobName: String { engine.assignment.jobName }
         init(engine: ReductionEngine, key: AuthKey, fanIn: Int) {
             self.engine = engine
             self.key = key
@@ -221,6 +228,7 @@ public actor AggregatorDaemon {
     private func endJob(_ job: UInt32) {
         guard let state = jobs.removeValue(forKey: job) else { return }
         configuration.observer?.observe(.jobEnded(job: job))
+        for line in state.delayLines.values { line.cancel() }
         state.parent?.close()
         for child in state.children { child?.close() }
         logger.info("job ended", metadata: ["job": "\(job)", "jobs left": "\(jobs.count)"])
@@ -310,6 +318,9 @@ public actor AggregatorDaemon {
             while let frame = try await inbound.next(isolation: #isolation) {
                 switch frame {
                 case .chunk(let header, let payload):
+                    // A kill or hang set for this chunk strikes before it is folded (the process ends or stops here).
+                    configuration.faults?.contributionArrived(at: configuration.switchName, job: state.jobName,
+                                                              opSeq: header.opSeq, chunk: header.chunkIndex)
                     linkBytes[LinkEnds(from: state.childNames[index], to: configuration.switchName), default: (0, 0)]
                         .up += payload.count
                     let actions = state.engine.contribution(from: index, header: header, payload: payload,
@@ -366,7 +377,9 @@ public actor AggregatorDaemon {
                     linkBytes[LinkEnds(from: configuration.switchName, to: state.parentName), default: (0, 0)].up
                         += payload.count
                 }
-                state.parent?.send(frame)
+                if let parent = state.parent {
+                    if configuration.faults == nil { parent.send(frame) } else { transmit(frame, on: parent, link: -1, state) }
+                }
             case .sendDown(let child, let frame):
                 if case .chunk(let h, let payload) = frame {
                     configuration.observer?.observe(.chunkSent(job: job, opSeq: h.opSeq, chunk: h.chunkIndex,
@@ -375,7 +388,9 @@ public actor AggregatorDaemon {
                     linkBytes[LinkEnds(from: state.childNames[child], to: configuration.switchName), default: (0, 0)]
                         .down += payload.count
                 }
-                if let connection = state.children[child] {
+                if let connection = state.children[child], configuration.faults != nil {
+                    transmit(frame, on: connection, link: child, state)
+                } else if let connection = state.children[child] {
                     let prepared: SharedFrame
                     if let existing = shared.first(where: { $0.frame == frame }) {
                         prepared = existing
@@ -393,6 +408,35 @@ public actor AggregatorDaemon {
                 self.report(report)
                 for child in state.children { child?.send(.control(.error(report))) }
             }
+        }
+    }
+
+    /// Sends a chunk frame on tree link `link` (a child index, -1: the parent) as the fault hook
+    /// says: not at all, with a flipped payload byte (in a copy; a fanned-out result's other
+    /// children get it intact), or later through the link's delay line — never blocking this actor.
+    private func transmit(_ frame: Frame, on connection: any FrameConnection, link: Int, _ state: JobState) {
+        guard let faults = configuration.faults, case .chunk(let header, let payload) = frame else {
+            connection.send(frame)
+            return
+        }
+        let peer = link < 0 ? state.parentName : state.childNames[link]
+        let fault = faults.frameFault(from: configuration.switchName, to: peer, job: state.jobName,
+                                      opSeq: header.opSeq, chunk: header.chunkIndex, payloadBytes: payload.count)
+        if fault.drop {
+            logger.notice("fault injection: dropped op #\(header.opSeq) chunk \(header.chunkIndex) to \(peer)")
+            return
+        }
+        var out = frame
+        if fault.corruption != nil {
+            out = .chunk(header, payload: fault.corrupted(payload))
+            logger.notice("fault injection: corrupted op #\(header.opSeq) chunk \(header.chunkIndex) to \(peer)")
+        }
+        if fault.delay > .zero || state.delayLines[link] != nil {
+            let line = state.delayLines[link] ?? FrameDelayLine(connection)
+            state.delayLines[link] = line
+            line.send(out, after: fault.delay)
+        } else {
+            connection.send(out)
         }
     }
 

@@ -31,6 +31,9 @@ public struct WorkerConfiguration: Sendable {
     public var helloTimeout: Duration = .seconds(10)
     /// Hears every operation and chunk of this rank (metrics, traces); nil: nobody.
     public var observer: (any DataPlaneObserver)?
+    /// Injected faults (`--faults`): asked before every operation (a slow rank) and, when `host` is
+    /// known, before every chunk sent to the leaf (drop, delay, corrupt on this host's link); nil: none.
+    public var faults: (any FaultHook)?
 
     public init(coordinator: Endpoint, jobName: String = "default", rank: Int, worldSize: Int, host: String? = nil,
                 clientKey: AuthKey, jobSecret: String,
@@ -125,6 +128,8 @@ public final class Communicator {
         throw WorkerError.protocolViolation("rank \(rank): ring frame outside any operation: \(frame)")
     }
     private var ringListener: (any FrameListener)?
+    /// Set once a `delay` fault held a chunk for the leaf: every later chunk goes through it too.
+    private var leafDelayLine: FrameDelayLine?
     private var opSeq: UInt64 = 0
     private var closed = false
 
@@ -175,6 +180,7 @@ public final class Communicator {
     }
 
     private func closeConnections() {
+        leafDelayLine?.cancel()
         heartbeat?.cancel()
         for pump in pumps { pump.cancel() }
         control.close()
@@ -430,6 +436,11 @@ public final class Communicator {
         }
         let call = Call(collective: collective, dtype: dtype, op: op, count: count, root: root, seq: seq,
                         contributes: contributes, receives: receives)
+        if let pause = configuration.faults?.operationDelay(rank: rank, job: configuration.jobName, opSeq: seq) {
+            // A straggler: late to every operation, so the others' slots wait for it (the time is its own).
+            logger.notice("fault injection: rank \(rank) sleeps \(pause) before op #\(seq)")
+            try? await Task.sleep(for: pause)
+        }
         let start = ContinuousClock.now
         let observer = configuration.observer
         observer?.observe(.operationStarted(job: assignment.job, rank: rank, opSeq: seq, collective: collective,
@@ -523,12 +534,44 @@ public final class Communicator {
         var bytesReceived = 0
         let observer = configuration.observer
         let leaf = assignment.leaf
+        // Faults on this host's link to its leaf (a rank that does not know its host has none).
+        let faults = configuration.host == nil ? nil : configuration.faults
         func sendChunk(_ k: Int) {
             let offset = k * per
             let elements = min(per, count - offset)
             template.chunkIndex = UInt32(k)
             template.elementOffset = UInt64(offset)
             template.elementCount = UInt32(elements)
+            if let faults, let host = configuration.host {
+                let bytes = call.contributes ? elements * size : 0
+                let fault = faults.frameFault(from: host, to: leaf, job: configuration.jobName, opSeq: seq,
+                                              chunk: UInt32(k), payloadBytes: bytes)
+                if !fault.isNone || leafDelayLine != nil {
+                    template.flags = call.contributes ? [] : [.empty]
+                    template.payloadLength = UInt32(bytes)
+                    progress.sent()
+                    if fault.drop {
+                        logger.notice("fault injection: rank \(rank) dropped op #\(seq) chunk \(k) to \(leaf)")
+                        return
+                    }
+                    observer?.observe(.chunkSent(job: template.job, opSeq: seq, chunk: UInt32(k), to: leaf,
+                                                 direction: .up, bytes: bytes))
+                    bytesSent += bytes
+                    let payload = bytes == 0 ? [] : Array(UnsafeRawBufferPointer(start: send! + offset * size, count: bytes))
+                    if fault.corruption != nil {
+                        logger.notice("fault injection: rank \(rank) corrupted op #\(seq) chunk \(k) to \(leaf)")
+                    }
+                    let frame = Frame.chunk(template, payload: fault.corrupted(payload))
+                    if fault.delay > .zero || leafDelayLine != nil {
+                        let line = leafDelayLine ?? FrameDelayLine(data!)
+                        leafDelayLine = line
+                        line.send(frame, after: fault.delay)
+                    } else {
+                        data!.send(frame)
+                    }
+                    return
+                }
+            }
             observer?.observe(.chunkSent(job: template.job, opSeq: seq, chunk: UInt32(k), to: leaf, direction: .up,
                                          bytes: call.contributes ? elements * size : 0))
             progress.sent()

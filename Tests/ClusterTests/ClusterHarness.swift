@@ -75,6 +75,10 @@ struct ClusterHarness {
     var admissionPolicy: AdmissionPolicy = .ring
     /// The control transport of the current run, for rank bodies that play a rogue peer on it.
     let control = TransportBox()
+    /// Faults every aggregator and rank injects (ranks then know their hosts: the topology's first
+    /// `ranks`); a kill or hang cannot end this process, so it is only handed to `faultStruck`.
+    var faults: FaultPlan?
+    var faultStruck: @Sendable (ProcessFault, String) -> Void = { _, _ in }
     /// Adjusts the coordinator's configuration (timeouts, limits) before it starts.
     var configure: @Sendable (inout CoordinatorConfiguration) -> Void = { _ in }
 
@@ -136,11 +140,11 @@ struct ClusterHarness {
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
         var daemons: [AggregatorDaemon] = []
         for name in startAggregators ? (switches ?? tree.aggregatorsTopDown) : [] {
-            let daemon = AggregatorDaemon(
-                configuration: AggregatorConfiguration(switchName: name, coordinator: endpoint,
-                                                       dataListen: Endpoint(host: transport.aggregatorHost, port: 0),
-                                                       daemonKey: credentials.daemonKey!, stallTimeout: stallTimeout),
-                control: control, data: net, logger: Self.logger)
+            var configuration = AggregatorConfiguration(switchName: name, coordinator: endpoint,
+                                                        dataListen: Endpoint(host: transport.aggregatorHost, port: 0),
+                                                        daemonKey: credentials.daemonKey!, stallTimeout: stallTimeout)
+            configuration.faults = faults.map { FaultInjector(plan: $0, act: faultStruck) }
+            let daemon = AggregatorDaemon(configuration: configuration, control: control, data: net, logger: Self.logger)
             daemons.append(daemon)
             tasks.append(Task { _ = try? await daemon.run() })
             if let rogue {
@@ -175,6 +179,8 @@ struct ClusterHarness {
         let timeout = operationTimeout
         let (clientKey, jobSecret, slotRequest) = (credentials.clientKey, secret ?? self.jobSecret, self.slotRequest)
         let (endpoint, control, net, transport) = (fabric.endpoint, fabric.control, fabric.net, self.transport)
+        let injector = faults.map { FaultInjector(plan: $0, act: faultStruck) }
+        let hosts = hosts ?? (injector == nil ? nil : Array(topology.hostNames.prefix(ranks)))
         return try await withThrowingTaskGroup(of: (Int, Result<T, Error>).self) { group in
             for rank in 0..<ranks {
                 group.addTask {
@@ -185,6 +191,7 @@ struct ClusterHarness {
                             jobSecret: jobSecret, operationTimeout: timeout, joinTimeout: .seconds(30),
                             ringListen: Endpoint(host: transport.workerHost, port: 0))
                         configuration.slotRequest = slotRequest
+                        configuration.faults = injector
                         let comm = try await Communicator.join(configuration, control: control, data: net,
                                                                logger: Self.logger)
                         let value = try await body(comm)
