@@ -844,18 +844,27 @@ public actor Coordinator {
             fail(job, loss)
             return
         }
-        guard report.kind == .timeout, !report.ranks.isEmpty else {
+        guard report.kind == .timeout else {
             fail(job, report)
             return
         }
-        // A stall shows at every level above the silent rank; wait briefly for all reports and
-        // name the most specific one (the fewest ranks), which is the rank actually missing.
+        // A stall shows at every level above the silent rank, and as a chunk whose result does not
+        // come back below it (a report naming no rank); wait briefly for all reports — and for the
+        // heartbeats to show who went silent — and name the most specific one.
         if job.pendingTimeout == nil {
             deadlines.schedule(.failWithPendingTimeout(job.id), after: .milliseconds(1500))
         }
-        if job.pendingTimeout == nil || report.ranks.count < job.pendingTimeout!.ranks.count {
+        if Self.isMoreSpecific(report, than: job.pendingTimeout) {
             job.pendingTimeout = report
         }
+    }
+
+    /// Of two stall reports, the one naming ranks beats one naming none (a leaf waiting for its
+    /// parent's result knows only that it waits), and fewer ranks beat more: the rank actually missing.
+    static func isMoreSpecific(_ report: ErrorReport, than pending: ErrorReport?) -> Bool {
+        guard let pending else { return true }
+        if pending.ranks.isEmpty { return !report.ranks.isEmpty }
+        return !report.ranks.isEmpty && report.ranks.count < pending.ranks.count
     }
 
     private func perform(_ action: TimedAction) {
