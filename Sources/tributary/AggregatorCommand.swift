@@ -29,6 +29,7 @@ struct AggregatorCommand: AsyncParsableCommand {
     @OptionGroup var keys: DaemonKeyOptions
     @OptionGroup var metrics: MetricsOptions
     @OptionGroup var traceFile: TraceFileOptions
+    @OptionGroup var faultOptions: FaultOptions
 
     func run() async throws {
         ParentWatch.startIfRequested()
@@ -45,6 +46,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         var configuration = AggregatorConfiguration(switchName: switchName, coordinator: coordinator,
                                                     dataListen: listen, daemonKey: daemonKey,
                                                     stallTimeout: .seconds(stallTimeout))
+        configuration.faults = FaultInjection.hook(try faultOptions.plan(), forSwitch: switchName)
         let served = try await metrics.start("aggregator \(switchName)")
         configuration.observer = DataPlaneObservers.combine(
             trace.observers + (served.map { [DataPlaneMetrics(node: switchName, factory: $0.metrics.factory)] } ?? []))

@@ -52,8 +52,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Every daemon and worker serves Prometheus metrics while the run lasts (the URLs are printed).")
     var metrics = false
 
+    @Option(help: "Seconds a switch waits for a child's chunk or its parent's result before it reports the stall (default 30).")
+    var stallTimeout: Int?
+
     @OptionGroup var common: CommonOptions
     @OptionGroup var tracing: TraceOptions
+    @OptionGroup var faultOptions: FaultOptions
 
     var algorithms: [Algorithm] {
         switch algo.lowercased() {
@@ -64,6 +68,9 @@ struct BenchCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if let stallTimeout, !(1...86_400).contains(stallTimeout) {
+            throw ValidationError("--stall-timeout takes 1 to 86400 seconds")
+        }
         guard ["ring", "innetwork", "in-network", "both"].contains(algo.lowercased()) else {
             throw ValidationError("--algo must be innetwork, ring or both")
         }
@@ -89,11 +96,14 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         lineBufferStandardOutput()
         let progress = ProgressLine()
-        let measured = try MeasuredLimits.measure(kernels: [(d, o), (.f32, .sum)], repeats: limitRepeats,
-                                                  progress: progress)
-        progress.finish()
+        func measure() throws -> MeasuredLimits {
+            let measured = try MeasuredLimits.measure(kernels: [(d, o), (.f32, .sum)], repeats: limitRepeats,
+                                                      progress: progress)
+            progress.finish()
+            return measured
+        }
         if limits {
-            print("# limits (medians, this run): \(measured.headline)")
+            print("# limits (medians, this run): \(try measure().headline)")
             return
         }
         let topology = try loadTopology(config, command: "bench")
@@ -107,6 +117,10 @@ struct BenchCommand: ParsableCommand {
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(ranks)))
         try MachineCapacity.checkCluster(command: "bench", workers: ranks, daemons: tree.nodes.count + 1,
                                          maxCount: e.bytes / max(1, d.size))
+        // Checked before anything runs (the limits' socket sink included): a mistyped fault is no benchmark.
+        let faults = try faultOptions.plan(topology: topology, aggregators: tree.aggregatorsTopDown,
+                                           worldSize: ranks / jobs)
+        let measured = try measure()
         let (transport, transportReason) = try ClusterRunner.resolveTransport(
             common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: workerAddress)
         let logDirectory = try FabricServer.claimDirectory(logDir, prefix: "tributary-bench").path
@@ -123,6 +137,7 @@ struct BenchCommand: ParsableCommand {
               + "aggregators, transport \(transportReason), \(d) \(o), -n \(n) -w \(w) -c \(c)")
         print("# limits (medians, this run): \(measured.headline)")
         print("# logs: \(logDirectory)")
+        if let faults { print("# \(faults)") }
         let session = fabric ? try FabricSession(config: config, topology: topology, keep: keepFabric) : nil
         defer { session?.close() }
         if let session {
@@ -147,8 +162,9 @@ struct BenchCommand: ParsableCommand {
                 })
             runner.fabric = session.map { ($0.state, $0.path) }
             runner.metrics = metrics
-        runner.metrics = metrics
             runner.jobs = jobs
+            runner.faults = faults
+            runner.stallTimeout = stallTimeout
             runner.jobName = "bench"
             runner.windowMode = mode
             runner.aggregatorAddress = aggregatorAddress

@@ -35,6 +35,11 @@ struct ClusterRunner {
     var metrics = false
     /// Every aggregator and worker writes its trace into this directory (`--trace`); nil: none.
     var traceDirectory: String?
+    /// Faults to inject (`--faults`, checked against this run): each child the plan names gets it.
+    var faults: FaultPlan?
+    /// Seconds an aggregator's slot (or a chunk sent up) may wait before it reports the stall;
+    /// nil: the aggregator's default.
+    var stallTimeout: Int?
 
     struct Outcome {
         var summary: JobSummary?
@@ -81,6 +86,8 @@ struct ClusterRunner {
         server.fabric = fabric
         if metrics { server.metricsAddress = aggregatorAddress }
         server.traceDirectory = traceDirectory
+        server.faults = faults
+        server.stallTimeout = stallTimeout
         let names = jobs == 1 ? [jobName] : (0..<jobs).map { "\(jobName)-\($0)" }
         let summaryFiles = names.map { "\(server.summaryDirectory)/\(Coordinator.fileName($0)).json" }
         for file in summaryFiles { try? FileManager.default.removeItem(atPath: file) }
@@ -119,6 +126,7 @@ struct ClusterRunner {
                     + server.metricsArguments(child,
                                               address: fabric?.state.plan.node(host)?.dataAddress ?? workerAddress)
                     + TraceOptions.childArguments(traceDirectory, child: child)
+                    + FaultInjection.arguments(faults, concerned: faults?.concerns(rank: rank, host: host) ?? false)
                 workerChildren.append(try supervisor.start(
                     name: child, arguments: arguments,
                     wrapper: place.wrapper, environment: [JobSecret.environmentVariable: jobSecret]))

@@ -32,6 +32,8 @@ struct FabricServer {
     var aggregatorWait: Double?
     /// Each aggregator writes its trace into this directory (`--trace`); nil: none.
     var traceDirectory: String?
+    /// Faults to inject (`--faults`): each aggregator the plan names gets it.
+    var faults: FaultPlan?
 
     var secretFile: String { "\(directory)/fabric.secret" }
     var clientKeyFile: String { "\(directory)/client.key" }
@@ -126,11 +128,21 @@ struct FabricServer {
             "aggregator", "--switch", name, "--coordinator", "\(coordinator)", "--log-level", logLevel,
             "--secret-file", secretFile,
         ] + transportArguments + place.arguments + (stallTimeout.map { ["--stall-timeout", "\($0)"] } ?? [])
+            + faultArguments(name, restart: restart)
             + metricsArguments("aggregator-\(name)",
                                address: fabric?.state.plan.node(name)?.dataAddress ?? metricsAddress ?? "127.0.0.1")
             + TraceOptions.childArguments(traceDirectory, child: "aggregator-\(name)" + (restart == 0 ? "" : ".\(restart)"))
         return try supervisor.start(name: "aggregator-\(name)", arguments: arguments, wrapper: place.wrapper,
                                     logName: restart == 0 ? nil : "aggregator-\(name).\(restart)")
+    }
+
+    /// The plan for the aggregator of switch `name`, if it names the switch. A restarted one is
+    /// spared the kills and hangs that ended its predecessor: otherwise `serve` would restart it
+    /// into the same death at the next job that reaches that operation.
+    private func faultArguments(_ name: String, restart: Int) -> [String] {
+        guard let faults else { return [] }
+        let plan = restart == 0 ? faults : faults.withoutProcessFaults(on: name)
+        return FaultInjection.arguments(plan, concerned: plan.concerns(node: name))
     }
 
     /// Every daemon's metrics URL (name → URL), once each has written it; nil past the deadline.

@@ -29,6 +29,9 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(help: "Seconds a worker waits without progress before failing (names what is missing).")
     var opTimeout: Int = 60
 
+    @Option(help: "Seconds a switch waits for a child's chunk or its parent's result before it reports the stall (default 30); the job then fails naming the cause.")
+    var stallTimeout: Int?
+
     @Option(help: "Write the job summary JSON here as well.")
     var summary: String?
 
@@ -53,6 +56,13 @@ struct LaunchCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var tracing: TraceOptions
+    @OptionGroup var faultOptions: FaultOptions
+
+    func validate() throws {
+        if let stallTimeout, !(1...86_400).contains(stallTimeout) {
+            throw ValidationError("--stall-timeout takes 1 to 86400 seconds")
+        }
+    }
 
     func run() async throws {
         lineBufferStandardOutput()
@@ -64,11 +74,13 @@ struct LaunchCommand: AsyncParsableCommand {
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(n)))
         try MachineCapacity.checkCluster(command: "launch", workers: n, daemons: tree.nodes.count + 1,
                                          maxCount: try workload.parsedCounts().max() ?? 0)
+        let faults = try faultOptions.plan(topology: topology, aggregators: tree.aggregatorsTopDown, worldSize: n)
         let (transport, transportReason) = try ClusterRunner.resolveTransport(
             common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: workerAddress)
         let logDirectory = try FabricServer.claimDirectory(logDir, prefix: "tributary-launch").path
         print("tributary launch: \(topology.name), \(n) workers, \(tree.nodes.count) aggregators "
               + "(root \(tree.root)), transport \(transportReason); logs in \(logDirectory)")
+        if let faults { print(faults) }
         let session = fabric ? try FabricSession(config: config, topology: topology, keep: keepFabric) : nil
         defer { session?.close() }
         var runner = ClusterRunner(
@@ -83,6 +95,8 @@ struct LaunchCommand: AsyncParsableCommand {
         runner.aggregatorAddress = aggregatorAddress
         runner.workerAddress = workerAddress
         runner.traceDirectory = try tracing.childDirectory(in: logDirectory)
+        runner.faults = faults
+        runner.stallTimeout = stallTimeout
         let outcome = try runner.run()
         tracing.merge(runner.traceDirectory, command: "launch")
         var ok = outcome.failure == nil

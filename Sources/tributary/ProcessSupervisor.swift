@@ -71,11 +71,14 @@ final class ProcessSupervisor: @unchecked Sendable {
         }
     }
 
-    /// SIGTERM to every live child, then SIGKILL after `grace`; waits until all are reaped.
+    /// SIGTERM (and SIGCONT, for a stopped one) to every live child, then SIGKILL after `grace`;
+    /// waits until all are reaped.
     func stopAll(grace: TimeInterval = 3) {
         let snapshot = lock.withLock { children }
         for child in snapshot where child.process.isRunning {
             kill(child.process.processIdentifier, SIGTERM)
+            // A stopped child (a hung switch, `--faults hang:`) hears SIGTERM only once continued.
+            kill(child.process.processIdentifier, SIGCONT)
         }
         let deadline = Date().addingTimeInterval(grace)
         while Date() < deadline && snapshot.contains(where: { $0.process.isRunning }) {

@@ -66,11 +66,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var tracing: TraceOptions
+    @OptionGroup var faultOptions: FaultOptions
 
     func run() async throws {
         lineBufferStandardOutput()
         let topology = try loadTopology(config, command: "serve")
         let served = try servedSwitches(topology)
+        let faults = try faultOptions.plan(topology: topology, aggregators: served, worldSize: nil)
         let (transport, transportReason) = try ClusterRunner.resolveTransport(
             common.transport, fabric: fabric, aggregatorAddress: aggregatorAddress, workerAddress: aggregatorAddress)
         let directory = try FabricServer.claimDirectory(stateDir, prefix: "tributary-serve").path
@@ -89,6 +91,14 @@ struct ServeCommand: AsyncParsableCommand {
         server.stallTimeout = stallTimeout
         server.aggregatorWait = aggregatorWait
         server.traceDirectory = try tracing.childDirectory(in: directory)
+        server.faults = faults
+        if let faults {
+            print(faults)
+            if faults.faults.contains(where: { if case .rank = $0.target { true } else { $0.kind.touchesFrames } }) {
+                print("faults: serve's aggregators apply the kills, hangs and frames of their switches; slow ranks and "
+                      + "frames a host sends apply to workers started with the same --faults (and --host)")
+            }
+        }
         let supervisor = ProcessSupervisor(executable: selfExecutable(), logDirectory: directory)
         let signals = SignalWatcher()
         defer { supervisor.stopAll() }

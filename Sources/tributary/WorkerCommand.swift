@@ -144,6 +144,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var fabric: FabricOptions
     @OptionGroup var metrics: MetricsOptions
     @OptionGroup var traceFile: TraceFileOptions
+    @OptionGroup var faultOptions: FaultOptions
 
     func run() async throws {
         let (rank, size) = try LaunchEnvironment.rankAndSize(rank: rank, size: size)
@@ -178,6 +179,12 @@ struct WorkerCommand: AsyncParsableCommand {
                 jobSecret: jobSecret, operationTimeout: .seconds(timeout), joinTimeout: .seconds(timeout),
                 ringListen: ringListen, transportReason: why)
             configuration.slotRequest = slots
+            let plan = try faultOptions.plan()
+            if host == nil, plan?.faults.contains(where: { $0.kind.touchesFrames }) == true {
+                writeStderr("tributary worker rank \(rank): --faults: frame faults act on a host's link, and this rank "
+                            + "does not know its host (give --host): they are not applied here")
+            }
+            configuration.faults = FaultInjection.hook(plan, forRank: rank, host: host)
             configuration.observer = DataPlaneObservers.combine(
                 trace.observers
                     + (served.map { [DataPlaneMetrics(node: host ?? "rank \(rank)", factory: $0.metrics.factory)] } ?? []))
