@@ -95,6 +95,8 @@ public final class Communicator {
     let control: any FrameConnection
     /// The leaf connection; nil when the job runs on the host ring only (fallback).
     private let data: (any FrameConnection)?
+    /// The leaf connection, for the extensions (fault injection) that send on it.
+    var leafConnection: (any FrameConnection)? { data }
     private let dataTransportName: String
     var events: AsyncStream<Event>.Iterator
     private let pumps: [Task<Void, Never>]
@@ -129,7 +131,7 @@ public final class Communicator {
     }
     private var ringListener: (any FrameListener)?
     /// Set once a `delay` fault held a chunk for the leaf: every later chunk goes through it too.
-    private var leafDelayLine: FrameDelayLine?
+    var leafDelayLine: FrameDelayLine?
     private var opSeq: UInt64 = 0
     private var closed = false
 
@@ -544,31 +546,20 @@ public final class Communicator {
             template.elementCount = UInt32(elements)
             if let faults, let host = configuration.host {
                 let bytes = call.contributes ? elements * size : 0
-                let fault = faults.frameFault(from: host, to: leaf, job: configuration.jobName, opSeq: seq,
-                                              chunk: UInt32(k), payloadBytes: bytes)
-                if !fault.isNone || leafDelayLine != nil {
-                    template.flags = call.contributes ? [] : [.empty]
-                    template.payloadLength = UInt32(bytes)
+                template.flags = call.contributes ? [] : [.empty]
+                template.payloadLength = UInt32(bytes)
+                let payload = UnsafeRawBufferPointer(start: bytes == 0 ? nil : send! + offset * size, count: bytes)
+                switch injectFaults(faults, from: host, header: template, payload: payload) {
+                case .untouched:
+                    break
+                case .dropped:
                     progress.sent()
-                    if fault.drop {
-                        logger.notice("fault injection: rank \(rank) dropped op #\(seq) chunk \(k) to \(leaf)")
-                        return
-                    }
+                    return
+                case .sent:
                     observer?.observe(.chunkSent(job: template.job, opSeq: seq, chunk: UInt32(k), to: leaf,
                                                  direction: .up, bytes: bytes))
+                    progress.sent()
                     bytesSent += bytes
-                    let payload = bytes == 0 ? [] : Array(UnsafeRawBufferPointer(start: send! + offset * size, count: bytes))
-                    if fault.corruption != nil {
-                        logger.notice("fault injection: rank \(rank) corrupted op #\(seq) chunk \(k) to \(leaf)")
-                    }
-                    let frame = Frame.chunk(template, payload: fault.corrupted(payload))
-                    if fault.delay > .zero || leafDelayLine != nil {
-                        let line = leafDelayLine ?? FrameDelayLine(data!)
-                        leafDelayLine = line
-                        line.send(frame, after: fault.delay)
-                    } else {
-                        data!.send(frame)
-                    }
                     return
                 }
             }
