@@ -1,9 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// `TRIBUTARY_FUZZ=1` declares TributaryCore and the libFuzzer targets in `Fuzz/Targets` (their `main` is
+/// libFuzzer's, so they only link with `-sanitize=fuzzer`): scripts/fuzz builds them in `.build-fuzz`.
+let fuzz = Context.environment["TRIBUTARY_FUZZ"] == "1"
 /// `TRIBUTARY_CORE_ONLY=1` declares only TributaryCore and its tests: a fast loop for the pure code
 /// (no NIO build), used with its own `--scratch-path`.
-let coreOnly = Context.environment["TRIBUTARY_CORE_ONLY"] == "1"
+let coreOnly = Context.environment["TRIBUTARY_CORE_ONLY"] == "1" || fuzz
+/// Product and module of each fuzz target: one per input format a peer or a user controls (docs/FUZZING.md).
+let fuzzTargets = [("fuzz-frame-parser", "FuzzFrameParser"), ("fuzz-control-message", "FuzzControlMessage"),
+                   ("fuzz-topology", "FuzzTopology")]
 
 let package = Package(
     name: "Tributary",
@@ -12,7 +18,8 @@ let package = Package(
         .executable(name: "tributary", targets: ["tributary"]),
         .library(name: "TributaryCore", targets: ["TributaryCore"]),
         .library(name: "Worker", targets: ["Worker"]),
-    ].filter { !coreOnly || $0.name == "TributaryCore" },
+    ].filter { !coreOnly || $0.name == "TributaryCore" }
+        + (fuzz ? fuzzTargets.map { .executable(name: $0.0, targets: [$0.1]) } : []),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -88,7 +95,10 @@ let package = Package(
         ]),
         // What several test targets share: the RDMA test host, the test chunk, `within` deadlines.
         .target(name: "TributaryTestSupport", dependencies: ["TributaryCore", "Verbs"], path: "Tests/TestSupport"),
-        .testTarget(name: "TributaryCoreTests", dependencies: ["TributaryCore"]),
+        .testTarget(name: "TributaryCoreTests", dependencies: ["TributaryCore", "FuzzChecks"]),
+        // What the fuzz targets check (docs/FUZZING.md), shared with the test that replays every input
+        // they ever kept.
+        .target(name: "FuzzChecks", dependencies: ["TributaryCore"], path: "Fuzz/Checks"),
         .testTarget(name: "TransportTests", dependencies: [
             "Transport", "TransportTCP", "TransportRDMA", "Verbs", "TributaryCore", "TributaryTestSupport",
         ]),
@@ -111,5 +121,7 @@ let package = Package(
         .testTarget(name: "VerbsTests", dependencies: ["Verbs"]),
         .testTarget(name: "TransportRDMATests", dependencies: ["TransportRDMA", "Transport", "TributaryCore", "Verbs",
                                                                      "TributaryTestSupport"]),
-    ].filter { !coreOnly || ["TributaryCore", "CKernels", "TributaryCoreTests"].contains($0.name) }
+    ].filter { !coreOnly || ["TributaryCore", "CKernels", "FuzzChecks", "TributaryCoreTests"].contains($0.name) }
+        + (fuzz ? fuzzTargets.map { .executableTarget(name: $0.1, dependencies: ["FuzzChecks"],
+                                                      path: "Fuzz/Targets/\($0.1)") } : [])
 )
