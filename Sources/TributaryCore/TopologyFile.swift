@@ -44,8 +44,10 @@ struct TopologyFile: Decodable {
     }
 
     /// Parses YAML text into the file schema, turning Yams' syntax and decoding errors into
-    /// `TopologyError`s with a line (source is filled in by the caller).
+    /// `TopologyError`s with a line (source is filled in by the caller). Aliases that stand for more
+    /// nodes than Yams can afford to build are refused first (`YAMLAliasBudget`).
     static func decode(yaml: String) throws -> TopologyFile {
+        try YAMLAliasBudget.check(yaml)
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)

@@ -163,4 +163,34 @@ import Testing
         #expect(TopologyValidator.grouped(1000) == "1,000")
         #expect(TopologyValidator.grouped(4_194_304) == "4,194,304")
     }
+
+    /// Aliases cost Yams the whole anchored node at every use, and anchored nodes may hold aliases: a
+    /// few hundred bytes of nested aliases used as a mapping key (which Yams hashes whole) hung the
+    /// parser, and as `<<` merges (which it copies whole) exhausted memory — found fuzzing, kept in
+    /// Fuzz/regressions/topology. They are refused at the alias that passes the budget, before Yams
+    /// builds anything, while ordinary anchors still work.
+    @Test(.timeLimit(.minutes(1))) func aliasBombsAreRefused() throws {
+        var keyBomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+        for i in 1..<10 {
+            keyBomb.append("a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]")
+        }
+        keyBomb.append("? *a9\n: boom")
+        let key = try #require(topologyParseError(keyBomb.joined(separator: "\n")))
+        #expect(key.kind == .invalidValue, "\(key)")
+        #expect(key.line == 6, "\(key)")
+        #expect(key.message.hasPrefix("with this alias, the file's aliases stand for over 1,000,000 nodes"), "\(key)")
+
+        var mergeBomb = ["x0: &m0 {k: v}"]
+        for i in 1..<40 { mergeBomb.append("x\(i): &m\(i) {<<: [*m\(i - 1), *m\(i - 1)]}") }
+        mergeBomb.append("<<: *m39")
+        let merge = try #require(topologyParseError(mergeBomb.joined(separator: "\n")))
+        #expect(merge.kind == .invalidValue && merge.line == 18, "\(merge)")
+
+        let anchored = try Topology.parse(yaml: topologyHeader + """
+            switches: [ { name: s0, aggregation: true } ]
+            hosts: [h0, h1]
+            links: [ { a: h0, b: s0, <<: &fast { rate: 25Gbit, latency: 1us } }, { a: h1, b: s0, <<: *fast } ]
+            """, source: "anchors.yaml")
+        #expect(anchored.links.map(\.rate) == [25e9, 25e9])
+    }
 }
