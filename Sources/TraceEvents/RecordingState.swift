@@ -41,16 +41,18 @@ struct RecordingState {
     private(set) var chunks: [ChunkRecord] = []
     private(set) var operations: [OperationRecord] = []
     /// Chunk-level events kept (written or not) and turned away at the limit.
-    private(set) var chunkEventsKept = 0
-    private(set) var chunkEventsDropped = 0
+    private var chunkEvents: EventBudget
     /// Operation-level events (spans and job marks, finished or under way) kept and turned away.
-    private(set) var operationEventsKept = 0
-    private(set) var operationEventsDropped = 0
+    private var operationEvents: EventBudget
+    var chunkEventsDropped: Int { chunkEvents.dropped }
+    var operationEventsDropped: Int { operationEvents.dropped }
     /// Something was heard since the last `takeUnwritten`.
     private(set) var changed = false
 
     init(limits: TraceRecorder.Limits) {
         self.limits = limits
+        chunkEvents = EventBudget(limit: limits.chunkEvents)
+        operationEvents = EventBudget(limit: limits.operationEvents)
     }
 
     /// A lane's name: prefixed with the job's name where the process knows it (an aggregator serves
@@ -223,22 +225,27 @@ struct RecordingState {
         return tid
     }
 
-    private mutating func admitChunkEvent() -> Bool {
-        guard chunkEventsKept < limits.chunkEvents else {
-            chunkEventsDropped += 1
-            return false
-        }
-        chunkEventsKept += 1
-        return true
-    }
+    private mutating func admitChunkEvent() -> Bool { chunkEvents.admit() }
 
     /// Room for one more operation-level event (a span, finished or under way, or a job mark).
-    private mutating func admitOperationEvent() -> Bool {
-        guard operationEventsKept < limits.operationEvents else {
-            operationEventsDropped += 1
+    private mutating func admitOperationEvent() -> Bool { operationEvents.admit() }
+}
+
+/// Events of one kind kept up to a limit, and how many were turned away past it.
+struct EventBudget {
+    let limit: Int
+    private(set) var kept = 0
+    private(set) var dropped = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Counts the event as kept when there is room, as dropped when not; says which.
+    mutating func admit() -> Bool {
+        guard kept < limit else {
+            dropped += 1
             return false
         }
-        operationEventsKept += 1
+        kept += 1
         return true
     }
 }
