@@ -141,6 +141,9 @@ public actor AggregatorDaemon {
         logger.info("registered", metadata: ["switch": "\(configuration.switchName)",
                                             "data": "\(listener.endpoint)"])
         let tasks = self.tasks
+        let beacon = LivenessBeacon(connection: coordinator)
+        beacon.start()
+        defer { beacon.stop() }
         let outcome: Result<Void, Error> = await withDiscardingTaskGroup { group in
             group.addTask { await tasks.run() }
             tasks.spawn { [self] in
@@ -254,12 +257,16 @@ public actor AggregatorDaemon {
                     key: key, timeout: configuration.helloTimeout)
                 state.parent = parent
                 let job = a.job
+                let installation = ObjectIdentifier(state)
                 tasks.spawn { [self] in
                     do {
-                        while let frame = try await box.iterator.next() { await self.parentFrame(job: job, frame) }
-                        await self.peerGone(job: job, child: nil, reason: "parent closed the connection")
+                        while let frame = try await box.iterator.next() {
+                            await self.parentFrame(job: job, installation: installation, frame)
+                        }
+                        await self.peerGone(job: job, installation: installation, child: nil,
+                                            reason: "parent closed the connection")
                     } catch {
-                        await self.peerGone(job: job, child: nil, reason: "\(error)")
+                        await self.peerGone(job: job, installation: installation, child: nil, reason: "\(error)")
                     }
                 }
             } catch {
@@ -272,7 +279,7 @@ public actor AggregatorDaemon {
             "job": "\(a.job)", "children": "\(a.children.map(\.description))",
             "parent": "\(a.parent.map { "\($0)" } ?? "root")", "slots": "\(a.slots)×\(a.slotBytes)",
         ])
-        coordinator?.send(.control(.assignmentAck(AssignmentAck(job: a.job, switchName: a.switchName))))
+        coordinator?.send(.control(.assignmentAck(AssignmentAck(job: a.job, switchName: a.switchName, epoch: a.epoch))))
     }
 
     private func serveChild(_ connection: any FrameConnection) async {
@@ -316,6 +323,9 @@ public actor AggregatorDaemon {
         logger.debug("child connected", metadata: ["job": "\(job)", "child": "\(index)", "who": "\(hello.name)"])
         do {
             while let frame = try await inbound.next(isolation: #isolation) {
+                // The job may have been installed again since (a recovery, with a new tree): this
+                // connection belongs to the old installation, and nothing it sends counts.
+                guard jobs[job] === state else { break }
                 switch frame {
                 case .chunk(let header, let payload):
                     // A kill or hang set for this chunk strikes before it is folded (the process ends or stops here).
@@ -336,9 +346,9 @@ public actor AggregatorDaemon {
                     logger.warning("unexpected control message from child \(index): \(other)")
                 }
             }
-            peerGone(job: job, child: index, reason: "closed the connection")
+            peerGone(job: job, installation: ObjectIdentifier(state), child: index, reason: "closed the connection")
         } catch {
-            peerGone(job: job, child: index, reason: "\(error)")
+            peerGone(job: job, installation: ObjectIdentifier(state), child: index, reason: "\(error)")
         }
     }
 
@@ -347,8 +357,10 @@ public actor AggregatorDaemon {
         _ = await Handshake.refuse(connection, name, Handshake.Refusal(kind, message))
     }
 
-    private func parentFrame(job: UInt32, _ frame: Frame) {
-        guard let state = jobs[job] else { return }
+    /// A frame from the parent of installation `installation` of `job` (a recovery installs a job
+    /// again: frames of the earlier installation's connections are not heard).
+    private func parentFrame(job: UInt32, installation: ObjectIdentifier, _ frame: Frame) {
+        guard let state = jobs[job], ObjectIdentifier(state) == installation else { return }
         switch frame {
         case .chunk(let header, let payload):
             configuration.observer?.observe(.resultArrived(job: job, opSeq: header.opSeq, chunk: header.chunkIndex,
@@ -453,8 +465,8 @@ public actor AggregatorDaemon {
                                      slotBytes: state.engine.pool.inUse * state.engine.pool.slotBytes))
     }
 
-    private func peerGone(job: UInt32, child: Int?, reason: String) {
-        guard let state = jobs[job], !stopping else { return }
+    private func peerGone(job: UInt32, installation: ObjectIdentifier, child: Int?, reason: String) {
+        guard let state = jobs[job], ObjectIdentifier(state) == installation, !stopping else { return }
         let who: String
         var ranks: [Int] = []
         if let child {

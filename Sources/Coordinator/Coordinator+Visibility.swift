@@ -31,6 +31,7 @@ extension Coordinator {
         }
         metrics.operation(job: job.name, collective: record.first.collective, path: path, outcome: outcome,
                           seconds: record.reports.values.map(\.seconds).max() ?? 0)
+        if record.reports.values.contains(where: { $0.retried != nil }) { metrics.retried() }
     }
 
     /// A timeout, restated with its cause when the heartbeats show one.

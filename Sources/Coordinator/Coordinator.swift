@@ -68,8 +68,8 @@ public struct CoordinatorConfiguration: Sendable {
 public actor Coordinator {
     public let configuration: CoordinatorConfiguration
     private let transport: any FrameTransport
-    private let logger: Logger
-    private let treeBuilder: TreeBuilder
+    let logger: Logger
+    let treeBuilder: TreeBuilder
     private var listener: (any FrameListener)?
     var peers: [Int: Peer] = [:]
     private var nextPeer = 0
@@ -88,8 +88,8 @@ public actor Coordinator {
     /// tick, and replays (which run off the actor, so a large replay never stalls other peers).
     private let tasks = TaskSpawner()
     /// Timeouts, checked on every tick (the one deadline mechanism).
-    private var deadlines = DeadlineQueue<TimedAction>()
-    private var replayCache: [ReplayKey: [UInt64]] = [:]
+    var deadlines = DeadlineQueue<TimedAction>()
+    var replayCache: [ReplayKey: [UInt64]] = [:]
     let metrics: CoordinatorMetrics?
     /// Each aggregator's last heartbeat (`AggregatorStatus`), by switch.
     var switchStatus: [String: AggregatorStatus] = [:]
@@ -104,6 +104,9 @@ public actor Coordinator {
         case failWithPendingTimeout(UInt32)
         /// Fail with a rank's loss unless a more specific cause came first.
         case failWithPendingLoss(UInt32)
+        /// Fail with a switch's report of a lost peer unless the loss of a switch explained it
+        /// first (the job's epoch moved on: its tree is being rebuilt).
+        case failUnlessRecovered(UInt32, epoch: Int, ErrorReport)
     }
 
     /// How often deadlines, hello timeouts and waiting jobs are checked.
@@ -245,7 +248,7 @@ public actor Coordinator {
         }
     }
 
-    private func send(_ peer: Int, _ message: ControlMessage) {
+    func send(_ peer: Int, _ message: ControlMessage) {
         peers[peer]?.connection.send(.control(message))
     }
 
@@ -269,7 +272,10 @@ public actor Coordinator {
         case (.aggregator, .assignmentAck(let a)): assignmentAcked(a, from: id)
         case (.worker, .workerReady(let r)): if let job = job(of: id, claiming: r.job, rank: r.rank) { workerReady(job, r) }
         case (.worker, .opReport(let r)): if let job = job(of: id, claiming: r.job, rank: r.rank) { opReport(job, r) }
-        case (.worker, .chunkData(let d)): if let job = job(of: id, claiming: d.job, rank: d.rank) { chunkData(job, d) }
+        case (.worker, .chunkData(let d)):
+            if let job = job(of: id, claiming: d.job, rank: d.rank), !recoveryChunkArrived(job, d) { chunkData(job, d) }
+        case (.worker, .recoveryState(let r)):
+            if let job = job(of: id, claiming: r.job, rank: r.rank) { recoveryStateReported(job, r) }
         case (.worker, .workerDone(let d)): if let job = job(of: id, claiming: d.job, rank: d.rank) { workerDone(job, d) }
         case (.worker, .error(let report)), (.aggregator, .error(let report)): errorReported(report, from: id)
         case (_, .listJobs): send(id, .jobList(jobList()))
@@ -323,7 +329,7 @@ public actor Coordinator {
         return job
     }
 
-    private func reject(_ id: Int, _ kind: ErrorReport.Kind, _ message: String) {
+    func reject(_ id: Int, _ kind: ErrorReport.Kind, _ message: String) {
         guard let peer = peers[id], !peer.rejected else { return }
         peers[id]?.rejected = true
         logger.warning("rejecting \(peer.name): \(message)")
@@ -334,14 +340,11 @@ public actor Coordinator {
     private func lost(_ id: Int, reason: String) {
         guard let peer = peers.removeValue(forKey: id) else { return }
         if exitRequested { return }
-        if let (name, _) = aggregators.first(where: { $0.value.peer == id }) {
+        if let (name, entry) = aggregators.first(where: { $0.value.peer == id }) {
             aggregators.removeValue(forKey: name)
             switchStatus.removeValue(forKey: name)
             logger.warning("aggregator \(name) lost: \(reason)")
-            for job in jobs.jobs where job.tree?.nodes[name] != nil && !job.isOver {
-                fail(job, ErrorReport(kind: .peerLost, job: job.id, reporter: "coordinator",
-                                           message: "aggregator \(name) lost: \(reason)"))
-            }
+            switchLost(name, reason: "\(reason) (pid \(entry.pid))")
             return
         }
         for job in Array(jobs.jobs) {
@@ -355,6 +358,7 @@ public actor Coordinator {
                     deadlines.schedule(.failWithPendingLoss(job.id), after: .milliseconds(300))
                 }
                 job.workers.removeValue(forKey: rank)
+                if job.done.contains(rank) { doneRankLeft(job, rank: rank) }
                 finishIfOver(job)
             }
         }
@@ -504,7 +508,7 @@ public actor Coordinator {
         assignLevel(job, 0)
     }
 
-    private func assignLevel(_ job: Job, _ level: Int) {
+    func assignLevel(_ job: Job, _ level: Int) {
         let tree = job.tree!
         let names = tree.aggregatorsTopDown.filter { tree.nodes[$0]!.level == level }
         job.pendingAcks = Set(names)
@@ -524,6 +528,7 @@ public actor Coordinator {
                 }
             }
             assignment.parentNode = node.parent
+            assignment.epoch = job.epoch
             send(aggregators[name]!.peer, .assignAggregator(assignment))
         }
     }
@@ -570,51 +575,68 @@ public actor Coordinator {
     }
 
     private func assignmentAcked(_ ack: AssignmentAck, from id: Int) {
-        guard let job = jobs[ack.job], aggregators[ack.switchName]?.peer == id,
-              case .assigning(let level) = job.phase else {
+        guard let job = jobs[ack.job], aggregators[ack.switchName]?.peer == id, (ack.epoch ?? 0) == job.epoch,
+              !job.isOver else {
+            return
+        }
+        let level: Int
+        if case .assigning(let assigning) = job.phase {
+            level = assigning
+        } else if let installing = job.recovery?.installing {
+            level = installing
+        } else {
             return
         }
         job.pendingAcks.remove(ack.switchName)
         guard job.pendingAcks.isEmpty else { return }
         let tree = job.tree!
         let maxLevel = tree.nodes.values.map(\.level).max() ?? 0
+        if recoveryLevelAcknowledged(job, level: level, maxLevel: maxLevel) { return }
         if level < maxLevel {
             job.phase = .assigning(level: level + 1)
             assignLevel(job, level + 1)
             return
         }
         job.phase = .connecting
-        for (rank, worker) in job.workers {
-            let leaf = tree.leaf(ofRank: rank)!
-            send(worker.peer, .assignWorker(WorkerAssignment(
-                job: job.id, jobName: job.name, jobKey: job.key, rank: rank, worldSize: job.worldSize, leaf: leaf,
-                leafEndpoint: aggregators[leaf]!.dataEndpoint, childIndex: tree.childIndex(ofRank: rank)!,
-                streaming: job.streaming!, path: job.path,
-                ringNext: job.workers[(rank + 1) % job.worldSize]?.ringEndpoint)))
+        for (rank, worker) in job.workers { send(worker.peer, .assignWorker(workerAssignment(job, rank: rank))) }
+    }
+
+    /// Rank `rank`'s place in the job's tree now (or on the host ring, with the reason).
+    func workerAssignment(_ job: Job, rank: Int) -> WorkerAssignment {
+        let ringNext = job.workers[(rank + 1) % job.worldSize]?.ringEndpoint
+        guard job.fallbackReason == nil, let tree = job.tree, let leaf = tree.leaf(ofRank: rank),
+              let endpoint = aggregators[leaf]?.dataEndpoint else {
+            return WorkerAssignment(
+                job: job.id, jobName: job.name, jobKey: job.key, rank: rank, worldSize: job.worldSize, leaf: "none",
+                leafEndpoint: Endpoint(host: "0.0.0.0", port: 0), childIndex: 0, streaming: job.streaming!,
+                path: job.path, ringNext: ringNext, fallbackReason: job.fallbackReason ?? "no leaf for rank \(rank)")
         }
+        return WorkerAssignment(
+            job: job.id, jobName: job.name, jobKey: job.key, rank: rank, worldSize: job.worldSize, leaf: leaf,
+            leafEndpoint: endpoint, childIndex: tree.childIndex(ofRank: rank)!, streaming: job.streaming!,
+            path: job.path, ringNext: ringNext)
     }
 
     /// Runs the job on the host ring among its workers, with the reason on every operation.
     private func fallBack(_ job: Job, reason: String) {
+        job.streaming = StreamingParameters(chunkBytes: max(8, configuration.chunkBytes / 8 * 8), window: 1)
+        useHostRing(job, reason: reason)
+        job.phase = .connecting
+        for (rank, worker) in job.workers { send(worker.peer, .assignWorker(workerAssignment(job, rank: rank))) }
+    }
+
+    /// The job's operations run on the host ring from now on, each saying why.
+    func useHostRing(_ job: Job, reason: String) {
         logger.warning("job \(job.name) falls back to the host ring: \(reason)")
         job.fallbackReason = reason
         job.path = "host fallback: \(reason)"
         // The replay needs rank order only; a one-node "tree" carries the host list.
-        let hosts = (0..<job.worldSize).map { job.workers[$0]!.host }
+        let hosts = job.tree?.hosts ?? (0..<job.worldSize).map { job.workers[$0]!.host }
         let ring = AggregationTree.hostRingRoot
         job.tree = AggregationTree(root: ring, nodes: [
             ring: .init(name: ring, parent: nil, children: (0..<job.worldSize).map { .worker(rank: $0) },
                                level: 0),
         ], hosts: hosts)
-        job.streaming = StreamingParameters(chunkBytes: max(8, configuration.chunkBytes / 8 * 8), window: 1)
-        job.phase = .connecting
-        for (rank, worker) in job.workers {
-            send(worker.peer, .assignWorker(WorkerAssignment(
-                job: job.id, jobName: job.name, jobKey: job.key, rank: rank, worldSize: job.worldSize, leaf: "none",
-                leafEndpoint: Endpoint(host: "0.0.0.0", port: 0), childIndex: 0, streaming: job.streaming!,
-                path: job.path, ringNext: job.workers[(rank + 1) % job.worldSize]?.ringEndpoint,
-                fallbackReason: reason)))
-        }
     }
 
     private func workerReady(_ job: Job, _ r: WorkerReady) {
@@ -643,6 +665,8 @@ public actor Coordinator {
             }
         }
         for job in Array(jobs.jobs) where job.phase == .waitingForAggregators && !job.isOver { tryAssign(job) }
+        checkSilentSwitches(now: now)
+        for job in Array(jobs.jobs) where job.recovery != nil && !job.isOver { checkRecoveryTimeout(job, now: now) }
         updateGauges()
         for job in Array(jobs.jobs) where !job.isOver && job.phase != .running && now > job.deadline {
             let message: String
@@ -676,7 +700,10 @@ public actor Coordinator {
         let record = job.operations[r.opSeq] ?? OpRecord(first: r)
         job.operations[r.opSeq] = record
         record.reports[r.rank] = r
-        if record.reports.count == job.worldSize { validate(job, record) }
+        if record.reports.count == job.worldSize {
+            record.reportedAt = .now
+            validate(job, record)
+        }
     }
 
     private func validate(_ job: Job, _ record: OpRecord) {
@@ -698,7 +725,7 @@ public actor Coordinator {
             }
         }
         let validated = reports.values.allSatisfy { $0.input != .none }
-        guard validated, let tree = job.tree, let streaming = job.streaming else {
+        guard validated, let tree = job.tree(forOp: first.opSeq), let streaming = job.streaming else {
             record.complete = true
             recordMetrics(job, record, outcome: "unchecked")
             job.complete(first.opSeq)
@@ -706,7 +733,7 @@ public actor Coordinator {
         }
         let inputs = (0..<job.worldSize).map { reports[$0]!.input }
         let dtype = first.dtype
-        let replay = HostReplay(
+        var replay = HostReplay(
             tree: tree, collective: first.collective, dtype: dtype, op: first.op, count: first.count, root: first.root,
             chunkElements: streaming.chunkElements(dtype), algorithm: first.algorithm) { rank, offset, count, into in
                 switch inputs[rank] {
@@ -724,10 +751,16 @@ public actor Coordinator {
                     break
                 }
             }
-        record.replay = replay
-        // Repetitions of a size regenerate the same inputs: replay once, reuse the digests.
+        // Chunks an old tree computed before a recovery fold in its order.
+        let chunkTrees = job.chunkTrees[first.opSeq] ?? [:]
+        replay.chunkTrees = chunkTrees
+        let built = replay
+        record.replay = built
+        // Repetitions of a size regenerate the same inputs: replay once, reuse the digests (only
+        // on the job's current tree; the cache is emptied when the tree is rebuilt).
         var key: ReplayKey?
-        if case .generated(let g) = inputs[0], inputs.allSatisfy({ $0 == inputs[0] }) {
+        if case .generated(let g) = inputs[0], inputs.allSatisfy({ $0 == inputs[0] }), chunkTrees.isEmpty,
+           tree == job.tree {
             key = ReplayKey(generator: g, collective: first.collective, dtype: dtype, op: first.op, count: first.count,
                             root: first.root, algorithm: first.algorithm, job: job.id)
         }
@@ -738,7 +771,7 @@ public actor Coordinator {
         // The replay runs off the actor: a 64 MiB replay must not hold up other peers' messages.
         let (jobID, seq, replayKey) = (job.id, first.opSeq, key)
         tasks.spawn { [self] in
-            let expected = replay.expectedDigests()
+            let expected = built.expectedDigests()
             await self.replayed(jobID, seq, replayKey, expected)
         }
     }
@@ -782,7 +815,10 @@ public actor Coordinator {
     }
 
     private func chunkData(_ job: Job, _ d: ChunkData) {
-        guard let record = job.operations[d.opSeq], let replay = record.replay else { return }
+        // The first chunk a rank sends names the first difference (it sends one chunk per message).
+        guard let record = job.operations[d.opSeq], let replay = record.replay, record.verdicts[d.rank] == nil else {
+            return
+        }
         let dtype = replay.dtype
         var detail = "rank \(d.rank): result digests differ from the host replay"
         outer: for (k, bytes) in zip(d.chunks, d.bytes) {
@@ -817,6 +853,7 @@ public actor Coordinator {
 
     private func workerDone(_ job: Job, _ d: WorkerDone) {
         job.done.insert(d.rank)
+        job.doneOps[d.rank] = UInt64(max(0, d.operations))
         finishIfOver(job)
     }
 
@@ -842,6 +879,18 @@ public actor Coordinator {
         // does (which process, why): the coordinator's own report wins.
         if report.kind == .peerLost, let loss = job.pendingLoss, Set(report.ranks).isSubset(of: Set(loss.ranks)) {
             fail(job, loss)
+            return
+        }
+        let fromAggregator = peers[id]?.role == .aggregator
+        if fromAggregator && (report.kind == .peerLost || report.kind == .timeout) && job.recovery != nil {
+            // The old tree's switches see the lost one go, or wait for it: the rebuild answers that.
+            logger.info("job \(job.name) is recovering; noted: \(report)")
+            return
+        }
+        if fromAggregator && report.kind == .peerLost {
+            // A switch whose parent or child switch went away: the loss of that switch, noticed on
+            // its own connection a moment later, starts a recovery; only if none starts does this fail the job.
+            deadlines.schedule(.failUnlessRecovered(job.id, epoch: job.epoch, report), after: .milliseconds(500))
             return
         }
         guard report.kind == .timeout else {
@@ -877,13 +926,17 @@ public actor Coordinator {
             if let job = jobs[id], let report = job.pendingTimeout { fail(job, report) }
         case .failWithPendingLoss(let id):
             if let job = jobs[id], !job.isOver, let report = job.pendingLoss { fail(job, report) }
+        case .failUnlessRecovered(let id, let epoch, let report):
+            if let job = jobs[id], !job.isOver, job.epoch == epoch, job.recovery == nil {
+                fail(job, job.pendingLoss ?? report)
+            }
         }
     }
 
     /// Fails a job: records the first cause and tells every rank, so no one waits forever. A stall
     /// (a timeout anywhere) is first explained from the heartbeats: a switch or rank that went
     /// silent is named as the cause, whoever noticed the stall.
-    private func fail(_ job: Job, _ report: ErrorReport) {
+    func fail(_ job: Job, _ report: ErrorReport) {
         guard job.failure == nil, !job.closed else { return }
         let report = explained(job, report)
         job.failure = report

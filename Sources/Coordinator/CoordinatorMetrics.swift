@@ -14,10 +14,11 @@ final class CoordinatorMetrics {
     private var refusals: [String: Counter] = [:]
     private var errors: [String: Counter] = [:]
     private var gauges: [GaugeKey: Gauge] = [:]
-    /// Operations retried and jobs recovered after a lost switch: zero until the coordinator
-    /// recovers from faults (it fails the job today), exported so dashboards need no change then.
+    /// Operations retried (reported by ranks as run again in part or whole on a new tree) and
+    /// recoveries completed (a job's tree rebuilt after a lost switch), with how long each took.
     private let retries: Counter
     private let recoveries: Counter
+    private let recoverySeconds: Timer
 
     struct OperationKey: Hashable {
         var job: String
@@ -35,7 +36,17 @@ final class CoordinatorMetrics {
         self.factory = factory
         retries = Counter(label: "tributary_operation_retries_total", dimensions: [], factory: factory)
         recoveries = Counter(label: "tributary_recoveries_total", dimensions: [], factory: factory)
+        recoverySeconds = Timer(label: "tributary_recovery_seconds", dimensions: [], factory: factory)
     }
+
+    /// A job's tree was rebuilt and its ranks resumed, `seconds` after the loss was noticed.
+    func recovered(seconds: Double) {
+        recoveries.increment()
+        recoverySeconds.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// An operation concluded that some rank ran again on a new tree.
+    func retried() { retries.increment() }
 
     /// An operation concluded: `outcome` is `bit-exact`, `wrong` or `unchecked`.
     func operation(job: String, collective: Collective, path: String, outcome: String, seconds: Double) {

@@ -70,6 +70,23 @@ final class Job {
     /// A rank's connection closed; the job fails with this unless a more specific cause comes first.
     var pendingLoss: ErrorReport?
     var closed = false
+    /// Recovery (docs/RELIABILITY.md): the tree epoch (one more per rebuild), the switches lost from
+    /// the job's tree, the rebuild in progress and how many completed.
+    var epoch = 0
+    var lostSwitches: Set<String> = []
+    var recovery: Recovery?
+    var recoveries = 0
+    /// Trees that earlier operations ran on: an operation below `untilOp` ran on the first entry
+    /// whose bound it is under; later ones on `tree`.
+    var earlierTrees: [(untilOp: UInt64, tree: AggregationTree)] = []
+    /// Chunks of interrupted operations that an old tree had computed (the rest: the next tree).
+    var chunkTrees: [UInt64: [Int: AggregationTree]] = [:]
+    /// The last operation each rank that said done had started (`WorkerDone.operations`).
+    var doneOps: [Int: UInt64] = [:]
+    /// The summary's record of every recovery, and those still waiting for an operation to
+    /// complete after them (with the instant of their fault).
+    var recoveryLog: [JobSummary.RecoveryRecord] = []
+    var recoveriesAwaitingSuccess: [(index: Int, faultAt: ContinuousClock.Instant)] = []
 
     init(id: UInt32, name: String, worldSize: Int, key: String, proof: String, slotRequest: Int?,
          deadline: ContinuousClock.Instant) {
@@ -84,12 +101,28 @@ final class Job {
 
     var isOver: Bool { failure != nil || closed }
 
+    /// The tree operation `seq` ran on (most of it, when a recovery interrupted it: see `chunkTrees`).
+    func tree(forOp seq: UInt64) -> AggregationTree? {
+        earlierTrees.first { seq < $0.untilOp }?.tree ?? tree
+    }
+
     /// Moves a finished operation's record into the summary, so memory follows operations in
     /// flight, not operations run.
     func complete(_ seq: UInt64) {
         guard let record = operations.removeValue(forKey: seq) else { return }
         completedCount += 1
-        if let tree {
+        if record.verdicts.values.allSatisfy(\.bitExact) {
+            // The first operation done after a recovery's resume is its "next success" (done: every
+            // rank had its result; the validation that followed is the coordinator's time).
+            let now = record.reportedAt ?? .now
+            recoveriesAwaitingSuccess.removeAll { pending in
+                guard recoveryLog[pending.index].resumedSeconds != nil else { return false }
+                recoveryLog[pending.index].nextSuccessSeconds = (now - pending.faultAt).inSeconds
+                return true
+            }
+        }
+        chunkTrees.removeValue(forKey: seq)
+        if let tree = tree(forOp: seq) {
             let sent = (0..<worldSize).map { record.reports[$0]?.bytesSent ?? 0 }
             let received = (0..<worldSize).map { record.reports[$0]?.bytesReceived ?? 0 }
             linkLoads = LinkLoad.merged(linkLoads + tree.linkLoads(algorithm: record.first.algorithm, bytesSent: sent,
@@ -111,7 +144,8 @@ final class Job {
             algorithm: f.algorithm, measured: f.measured,
             rankSeconds: (0..<worldSize).map { record.reports[$0]?.seconds ?? 0 },
             bytesSentPerRank: record.reports.values.map(\.bytesSent).max() ?? 0,
-            bytesReceivedPerRank: record.reports.values.map(\.bytesReceived).max() ?? 0)
+            bytesReceivedPerRank: record.reports.values.map(\.bytesReceived).max() ?? 0,
+            retried: record.reports.values.compactMap(\.retried).first)
     }
 
     func summary(tree treeText: String, topology: String) -> JobSummary {
@@ -119,7 +153,7 @@ final class Job {
         return JobSummary(job: id, jobName: name, worldSize: worldSize, tree: treeText, path: path,
                           operations: (completed + inFlight).sorted { $0.opSeq < $1.opSeq },
                           failure: failure?.description, topology: topology, treeEdges: tree?.edges,
-                          links: linkLoads)
+                          links: linkLoads, recoveries: recoveryLog.isEmpty ? nil : recoveryLog)
     }
 
     /// What `tributary jobs` shows; nothing secret.
@@ -139,5 +173,7 @@ final class OpRecord {
     var verdicts: [Int: Verdict] = [:]
     var replay: HostReplay?
     var complete = false
+    /// When the last rank's report came.
+    var reportedAt: ContinuousClock.Instant?
     init(first: OperationReport) { self.first = first }
 }

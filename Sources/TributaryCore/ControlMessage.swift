@@ -1,3 +1,5 @@
+import Foundation
+
 /// Control-plane messages (docs/PROTOCOL.md §4). Encoded as JSON inside a control frame: the
 /// control plane is never on the data path, so readability and evolvability win over bytes.
 public enum ControlMessage: Sendable, Codable, Equatable {
@@ -26,10 +28,18 @@ public enum ControlMessage: Sendable, Codable, Equatable {
     case opReport(OperationReport)
     /// Coordinator → worker: the validation verdict for one operation.
     case verdict(Verdict)
-    /// Coordinator → worker: send me these result chunks (a digest disagreed).
+    /// Coordinator → worker: send me these result chunks (a digest disagreed, or a recovery needs
+    /// them for ranks that lack them).
     case fetchChunks(FetchChunks)
-    /// Worker → coordinator: the requested result chunks.
+    /// Worker → coordinator: the requested result chunks; coordinator → worker, in a recovery: a
+    /// result chunk this rank lacks, as another rank holds it.
     case chunkData(ChunkData)
+    /// Coordinator → worker: a switch of the job's tree is lost; stop and say what you hold.
+    case recoveryQuery(RecoveryQuery)
+    /// Worker → coordinator: the chunks of its operation this rank holds.
+    case recoveryState(RecoveryState)
+    /// Coordinator → worker: the new tree, and what to compute again.
+    case recoveryResume(RecoveryResume)
     /// Anyone → anyone: something failed; `report` names the cause.
     case error(ErrorReport)
     /// Worker → coordinator: I have finished the workload.
@@ -182,6 +192,8 @@ public struct AggregatorAssignment: Sendable, Codable, Equatable {
     /// metrics and traces (nil from an older coordinator: children are then named by rank).
     public var childNodes: [String]?
     public var parentNode: String?
+    /// The job's tree epoch (0 first, one more per recovery); the acknowledgement echoes it.
+    public var epoch: Int?
     public init(job: UInt32, jobName: String, jobKey: String, switchName: String, parent: Endpoint?,
                 childIndexAtParent: Int?, children: [AggregationTree.Child], childRanks: [[Int]],
                 streaming: StreamingParameters, slots: Int, slotBytes: Int) {
@@ -202,9 +214,12 @@ public struct AggregatorAssignment: Sendable, Codable, Equatable {
 public struct AssignmentAck: Sendable, Codable, Equatable {
     public var job: UInt32
     public var switchName: String
-    public init(job: UInt32, switchName: String) {
+    /// The epoch of the assignment acknowledged (nil: 0).
+    public var epoch: Int?
+    public init(job: UInt32, switchName: String, epoch: Int? = nil) {
         self.job = job
         self.switchName = switchName
+        self.epoch = epoch
     }
 }
 
@@ -285,6 +300,9 @@ public struct OperationReport: Sendable, Codable, Equatable {
     public var algorithm: Algorithm
     /// False for warm-up repetitions (reported for completeness, left out of figures).
     public var measured: Bool = true
+    /// Why the operation ran again, in part or whole, on a new tree (a switch was lost); nil: it
+    /// ran once.
+    public var retried: String?
     /// Payload bytes this rank put on and took off its link for the operation.
     public var bytesSent: Int
     public var bytesReceived: Int
@@ -342,8 +360,9 @@ public struct ChunkData: Sendable, Codable, Equatable {
     public var opSeq: UInt64
     public var rank: Int
     public var chunks: [Int]
-    public var bytes: [[UInt8]]
-    public init(job: UInt32, opSeq: UInt64, rank: Int, chunks: [Int], bytes: [[UInt8]]) {
+    /// One entry per chunk (base64 in the JSON: a quarter of the size of a number array, and fast to code).
+    public var bytes: [Data]
+    public init(job: UInt32, opSeq: UInt64, rank: Int, chunks: [Int], bytes: [Data]) {
         self.job = job
         self.opSeq = opSeq
         self.rank = rank
@@ -507,6 +526,9 @@ extension ControlMessage: CustomStringConvertible {
         switch self {
         case .assignAggregator(let a): return "assignAggregator(\(a))"
         case .assignWorker(let a): return "assignWorker(\(a))"
+        case .recoveryResume(let r):
+            return "recoveryResume(job \(r.job) epoch \(r.epoch) op #\(r.opSeq): \(r.assignment), "
+                + "\(r.recompute.count) chunks again, \(r.shared.count) shared)"
         case .hello(let h): return "hello(\(h.role.rawValue) \(h.name)\(h.job.map { ", job \($0)" } ?? ""))"
         case .registerWorker(let r): return "registerWorker(rank \(r.rank) of \(r.worldSize) in job \(r.jobName))"
         case .chunkData(let d): return "chunkData(job \(d.job) op #\(d.opSeq) rank \(d.rank), \(d.chunks.count) chunks)"

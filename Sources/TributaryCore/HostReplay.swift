@@ -11,6 +11,9 @@ public struct HostReplay: Sendable {
     public let chunkElements: Int
     /// Tree order (in-network) or ring order (host ring); they give different float bits.
     public let algorithm: Algorithm
+    /// Chunks folded by another tree than `tree`: an operation interrupted by a lost switch keeps
+    /// the chunks the old tree had computed and has the rest computed by the new one.
+    public var chunkTrees: [Int: AggregationTree] = [:]
     /// Fills `count` elements of `rank`'s input starting at element `offset`.
     public let input: @Sendable (_ rank: Int, _ offset: Int, _ count: Int, _ into: UnsafeMutableRawPointer) -> Void
 
@@ -48,7 +51,8 @@ public struct HostReplay: Sendable {
             return []
         case .allreduce, .reduce:
             if algorithm == .ring { return ringValue(range: r) }
-            return value(of: .aggregator(name: tree.root), range: r)
+            let folding = chunkTrees[k] ?? tree
+            return value(of: .aggregator(name: folding.root), in: folding, range: r)
         }
     }
 
@@ -93,15 +97,15 @@ public struct HostReplay: Sendable {
         return out
     }
 
-    private func value(of child: AggregationTree.Child, range r: Range<Int>) -> [UInt8] {
+    private func value(of child: AggregationTree.Child, in tree: AggregationTree, range r: Range<Int>) -> [UInt8] {
         switch child {
         case .worker(let rank):
             return generate(rank: rank, range: r)
         case .aggregator(let name):
             let children = tree.nodes[name]?.children ?? []
-            var acc = value(of: children[0], range: r)
+            var acc = value(of: children[0], in: tree, range: r)
             for child in children.dropFirst() {
-                let next = value(of: child, range: r)
+                let next = value(of: child, in: tree, range: r)
                 acc.withUnsafeMutableBytes { a in
                     next.withUnsafeBytes { b in
                         Reduction.combine(op, dtype, into: a.baseAddress!, from: b.baseAddress!, count: r.count)

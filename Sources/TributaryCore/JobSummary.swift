@@ -26,13 +26,16 @@ public struct JobSummary: Sendable, Codable, Equatable {
         /// Largest payload bytes any rank sent / received for this operation.
         public var bytesSentPerRank: Int
         public var bytesReceivedPerRank: Int
+        /// Why the operation was retried on a new tree (a switch was lost); nil: it ran once.
+        public var retried: String? = nil
 
         public var bytes: Int { count * dtype.size }
 
         public init(opSeq: UInt64, collective: Collective, dtype: DType, op: ReduceOp, count: Int, root: Int,
                     seconds: Double, path: String, transport: String, bitExact: Bool?, wrongRanks: [Int],
                     detail: String, algorithm: Algorithm, measured: Bool, rankSeconds: [Double], bytesSentPerRank: Int,
-                    bytesReceivedPerRank: Int) {
+                    bytesReceivedPerRank: Int, retried: String? = nil) {
+            self.retried = retried
             self.opSeq = opSeq
             self.collective = collective
             self.dtype = dtype
@@ -66,9 +69,47 @@ public struct JobSummary: Sendable, Codable, Equatable {
     public var treeEdges: [[String]]? = nil
     /// Payload bytes each link of the tree carried over every operation (`AggregationTree.linkLoads`).
     public var links: [LinkLoad]? = nil
+    /// Each rebuild of the job's tree after a lost switch, in order (nil or empty: none).
+    public var recoveries: [RecoveryRecord]? = nil
+
+    /// One recovery, timed from the fault: when the coordinator knew, when every rank had the new
+    /// tree, and when the first operation completed after it (the retried one, or the next).
+    public struct RecoveryRecord: Sendable, Codable, Equatable {
+        /// The switch lost and how (`closed the connection`, `hung: no heartbeat for 1.0 s`).
+        public var lost: String
+        public var cause: String
+        /// The tree epoch the job moved to.
+        public var epoch: Int
+        /// Seconds from the fault (a closed connection: when seen; a hang: the last beat heard) to
+        /// the coordinator acting on it, to the resume, and to the next operation completed.
+        public var detectedSeconds: Double
+        public var resumedSeconds: Double?
+        public var nextSuccessSeconds: Double?
+        /// The interrupted operation and what its recovery did.
+        public var opSeq: UInt64?
+        public var chunksRecomputed: Int
+        public var chunksShared: Int
+        public var path: String
+        public init(lost: String, cause: String, epoch: Int, detectedSeconds: Double, resumedSeconds: Double? = nil,
+                    nextSuccessSeconds: Double? = nil, opSeq: UInt64? = nil, chunksRecomputed: Int = 0,
+                    chunksShared: Int = 0, path: String = "") {
+            self.lost = lost
+            self.cause = cause
+            self.epoch = epoch
+            self.detectedSeconds = detectedSeconds
+            self.resumedSeconds = resumedSeconds
+            self.nextSuccessSeconds = nextSuccessSeconds
+            self.opSeq = opSeq
+            self.chunksRecomputed = chunksRecomputed
+            self.chunksShared = chunksShared
+            self.path = path
+        }
+    }
 
     public init(job: UInt32, jobName: String, worldSize: Int, tree: String, path: String, operations: [Operation],
-                failure: String?, topology: String? = nil, treeEdges: [[String]]? = nil, links: [LinkLoad]? = nil) {
+                failure: String?, topology: String? = nil, treeEdges: [[String]]? = nil, links: [LinkLoad]? = nil,
+                recoveries: [RecoveryRecord]? = nil) {
+        self.recoveries = recoveries
         self.job = job
         self.jobName = jobName
         self.worldSize = worldSize
@@ -130,9 +171,20 @@ public struct JobSummary: Sendable, Codable, Equatable {
         for op in operations where op.bitExact == false {
             lines.append("MISMATCH op #\(op.opSeq): \(op.detail)")
         }
+        for op in operations where op.retried != nil {
+            let exact = op.bitExact.map { $0 ? "bit-exact" : "WRONG" } ?? "unchecked"
+            lines.append("RETRIED op #\(op.opSeq) (\(exact)): \(op.retried!)")
+        }
         let checked = operations.filter { $0.bitExact != nil }.count
         let wrong = operations.filter { $0.bitExact == false }.count
         lines.append("\(operations.count) operations, \(checked) validated against the host replay, \(wrong) wrong")
+        for r in recoveries ?? [] {
+            func ms(_ s: Double?) -> String { s.map { String(format: "%.0f ms", $0 * 1000) } ?? "never" }
+            lines.append("RECOVERED from \(r.lost) (\(r.cause)): noticed after \(ms(r.detectedSeconds)), ranks resumed "
+                         + "after \(ms(r.resumedSeconds)), next operation done after \(ms(r.nextSuccessSeconds)); "
+                         + "op #\(r.opSeq.map(String.init) ?? "-"): \(r.chunksRecomputed) chunks computed again, "
+                         + "\(r.chunksShared) passed between ranks; now \(r.path)")
+        }
         if let failure { lines.append("FAILED: \(failure)") }
         return lines.joined(separator: "\n")
     }

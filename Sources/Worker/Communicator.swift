@@ -80,13 +80,16 @@ public struct OperationResult: Sendable, Equatable {
     public var detail: String
     public var bytesSent: Int
     public var bytesReceived: Int
+    /// Why the operation ran again, in part or whole, on a new tree (a switch was lost); nil: once.
+    public var retried: String? = nil
 }
 
 /// A rank's handle on a job, like an MPI communicator or a NCCL `ncclComm_t`: join once, then
 /// run collectives in the same order on every rank. Not for concurrent use from several tasks.
 public final class Communicator {
     public let configuration: WorkerConfiguration
-    public let assignment: WorkerAssignment
+    /// This rank's place in the job's tree; a recovery (a switch lost) gives it a new one.
+    public internal(set) var assignment: WorkerAssignment
     public var rank: Int { configuration.rank }
     public var worldSize: Int { configuration.worldSize }
     public var transportName: String { dataTransportName }
@@ -94,12 +97,29 @@ public final class Communicator {
     let logger: Logger
     let control: any FrameConnection
     /// The leaf connection; nil when the job runs on the host ring only (fallback).
-    private let data: (any FrameConnection)?
+    var data: (any FrameConnection)?
     /// The leaf connection, for the extensions (fault injection) that send on it.
     var leafConnection: (any FrameConnection)? { data }
-    private let dataTransportName: String
+    /// Counts leaf connections: events of an earlier leaf (before a recovery) are told apart.
+    var leafGeneration = 0
+    /// Where a new leaf is reached after a recovery.
+    let dataTransport: any FrameTransport
+    let dataTransportName: String
     var events: AsyncStream<Event>.Iterator
-    private let pumps: [Task<Void, Never>]
+    /// Where the pumps of connections opened after the join (a new leaf) deliver their frames.
+    let eventSink: AsyncStream<Event>.Continuation
+    var pumps: [Task<Void, Never>]
+    /// Buffers the application registered (`register`): registered again on a new leaf connection.
+    var registeredBuffers: [UnsafeRawBufferPointer] = []
+    /// Recovery (docs/RELIABILITY.md): the last epoch this rank answered, the new tree it was given
+    /// and has not switched to yet, the results of its last in-network operation it keeps for
+    /// ranks still in it, and the last in-network operation it started.
+    var recoveryEpoch = 0
+    var pendingResume: RecoveryResume?
+    var retention = ResultRetention()
+    var lastInNetworkOp: (opSeq: UInt64, finished: Bool, chunks: Int, collective: Collective, root: Int)?
+    /// When and why the leaf connection ended, if it did (the leaf may be a lost switch).
+    var leafEnded: (ContinuousClock.Instant, String)?
     /// The operation in progress, for the heartbeat.
     let progress = OperationProgress()
     /// Sends this rank's status to the coordinator every `AggregatorStatus.interval`, whatever the
@@ -109,7 +129,7 @@ public final class Communicator {
     var ringPrev: (any FrameConnection)?
     /// The connections this rank sends data on (to its leaf, to its ring successor): where its
     /// buffers are registered and whose sends `run` waits for.
-    private var sendingConnections: [any FrameConnection] { [data, ringNext].compactMap { $0 } }
+    var sendingConnections: [any FrameConnection] { [data, ringNext].compactMap { $0 } }
     /// Why the ring predecessor's connection ended, if it did.
     var ringBroken: String?
     /// Ring frames of an operation this rank has not started yet (a faster predecessor).
@@ -132,14 +152,15 @@ public final class Communicator {
     private var ringListener: (any FrameListener)?
     /// Set once a `delay` fault held a chunk for the leaf: every later chunk goes through it too.
     var leafDelayLine: FrameDelayLine?
-    private var opSeq: UInt64 = 0
+    var opSeq: UInt64 = 0
     private var closed = false
 
     enum Event: Sendable {
         case control(ControlMessage)
-        case data(Frame)
+        /// A frame from leaf connection number `leaf` (see `leafGeneration`).
+        case data(Frame, leaf: Int)
         case controlEnded(String)
-        case dataEnded(String)
+        case dataEnded(String, leaf: Int)
         /// A frame from the previous rank of the host ring.
         case ring(Frame)
         case ringEnded(String)
@@ -149,8 +170,9 @@ public final class Communicator {
     }
 
     private init(configuration: WorkerConfiguration, assignment: WorkerAssignment, logger: Logger,
-                 control: any FrameConnection, data: (any FrameConnection)?, dataTransportName: String,
-                 events: AsyncStream<Event>.Iterator, pumps: [Task<Void, Never>], ring: RingLinks) {
+                 control: any FrameConnection, data: (any FrameConnection)?, dataTransport: any FrameTransport,
+                 dataTransportName: String, events: AsyncStream<Event>.Iterator,
+                 eventSink: AsyncStream<Event>.Continuation, pumps: [Task<Void, Never>], ring: RingLinks) {
         self.ringNext = ring.next
         self.ringPrev = ring.prev
         self.ringListener = ring.listener
@@ -161,6 +183,8 @@ public final class Communicator {
         self.control = control
         self.data = data
         self.dataTransportName = dataTransportName
+        self.dataTransport = dataTransport
+        self.eventSink = eventSink
         self.events = events
         self.pumps = pumps
         let (control, progress, job, rank) = (control, progress, assignment.job, configuration.rank)
@@ -271,8 +295,8 @@ public final class Communicator {
                 case .control(.error(let r)): throw WorkerError.remote(r)
                 case .control(let m): return m
                 case .controlEnded(let why): throw WorkerError.coordinatorLost(why)
-                case .dataEnded(let why): throw WorkerError.leafLost(leaf: "leaf", reason: why)
-                case .data(.control(.error(let r))): throw WorkerError.remote(r)
+                case .dataEnded(let why, _): throw WorkerError.leafLost(leaf: "leaf", reason: why)
+                case .data(.control(.error(let r)), _): throw WorkerError.remote(r)
                 case .data, .ring, .ringAccepted, .ringEnded: continue
                 case .tick:
                     if ContinuousClock.now > deadline {
@@ -318,7 +342,8 @@ public final class Communicator {
                     key: jobKey, timeout: configuration.helloTimeout)
                 opened.append(leaf)
                 data = leaf
-                pumps.append(pump(leaf, inbound, continuation, wrap: { .data($0) }, end: { .dataEnded($0) }))
+                pumps.append(pump(leaf, inbound, continuation, wrap: { .data($0, leaf: 0) },
+                                  end: { .dataEnded($0, leaf: 0) }))
             } catch let report as ErrorReport {
                 throw WorkerError.remote(report)
             } catch {
@@ -350,8 +375,8 @@ public final class Communicator {
             guard let event = await events.next() else { throw WorkerError.coordinatorLost("event stream ended") }
             if try absorbRing(event) { continue }
             switch event {
-            case .data(.control(.error(let r))), .control(.error(let r)): throw WorkerError.remote(r)
-            case .dataEnded(let why): throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
+            case .data(.control(.error(let r)), _), .control(.error(let r)): throw WorkerError.remote(r)
+            case .dataEnded(let why, _): throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
             case .controlEnded(let why): throw WorkerError.coordinatorLost(why)
             case .tick:
                 if ContinuousClock.now > deadline {
@@ -369,11 +394,12 @@ public final class Communicator {
                                          "path": "\(assignment.path)"])
         joined = true
         return Communicator(configuration: configuration, assignment: assignment, logger: logger, control: control,
-                            data: data, dataTransportName: configuration.transportReason ?? dataTransport.name, events: events, pumps: pumps,
-                            ring: ring)
+                            data: data, dataTransport: dataTransport,
+                            dataTransportName: configuration.transportReason ?? dataTransport.name, events: events,
+                            eventSink: continuation, pumps: pumps, ring: ring)
     }
 
-    private static func pump(_ connection: any FrameConnection, _ inbound: IteratorBox,
+    static func pump(_ connection: any FrameConnection, _ inbound: IteratorBox,
                              _ continuation: AsyncStream<Event>.Continuation,
                              wrap: @escaping @Sendable (Frame) -> Event?, end: @escaping @Sendable (String) -> Event)
         -> Task<Void, Never> {
@@ -416,8 +442,13 @@ public final class Communicator {
             if contributes && send == nil { throw WorkerError.invalidArgument("\(collective) needs a send buffer") }
             if receives && recv == nil { throw WorkerError.invalidArgument("\(collective) needs a receive buffer") }
         }
-        let algorithm: Algorithm
-        let path: String
+        if let resume = pendingResume {
+            // A switch was lost while this rank was between in-network operations: the new tree first.
+            pendingResume = nil
+            try await switchLeaf(to: resume.assignment)
+        }
+        var algorithm: Algorithm
+        var path: String
         if let reason = assignment.fallbackReason {
             algorithm = .ring
             path = "host fallback: \(reason)"
@@ -447,7 +478,8 @@ public final class Communicator {
         let observer = configuration.observer
         observer?.observe(.operationStarted(job: assignment.job, rank: rank, opSeq: seq, collective: collective,
                                             dtype: dtype, count: count, algorithm: algorithm))
-        let traffic: (sent: Int, received: Int)
+        var traffic: (sent: Int, received: Int)
+        var retried: String?
         progress.begin(opSeq: seq, collective: collective,
                        chunks: assignment.streaming.chunkCount(count: count, dtype: dtype),
                        waitingFor: algorithm == .inNetwork ? assignment.leaf
@@ -455,7 +487,21 @@ public final class Communicator {
         defer { progress.end() }
         do {
             switch algorithm {
-            case .inNetwork: traffic = try await runInNetwork(call, send: send, recv: recv)
+            case .inNetwork:
+                do {
+                    let ran = try await runInNetwork(call, send: send, recv: recv)
+                    traffic = (ran.sent, ran.received)
+                    retried = ran.retried
+                } catch let restart as RestartOnRing {
+                    // The lost switches left no tree and nobody held a result: the ring runs it all.
+                    algorithm = .ring
+                    path = assignment.path
+                    retried = restart.reason
+                    progress.begin(opSeq: seq, collective: collective,
+                                   chunks: assignment.streaming.chunkCount(count: count, dtype: dtype),
+                                   waitingFor: "ring peer rank \((rank + worldSize - 1) % worldSize)")
+                    traffic = try await runRing(call, send: send, recv: recv)
+                }
             case .ring: traffic = try await runRing(call, send: send, recv: recv)
             }
             // The caller may reuse `send` on return: no send may still read registered memory.
@@ -473,7 +519,7 @@ public final class Communicator {
         var result = OperationResult(opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
                                      seconds: seconds, path: path, transport: dataTransportName,
                                      bitExact: nil, detail: "", bytesSent: traffic.sent,
-                                     bytesReceived: traffic.received)
+                                     bytesReceived: traffic.received, retried: retried)
         // Report to the coordinator; with validation, wait for its verdict.
         let per = assignment.streaming.chunkElements(dtype)
         let chunks = assignment.streaming.chunkCount(count: count, dtype: dtype)
@@ -498,6 +544,7 @@ public final class Communicator {
             transport: dataTransportName, algorithm: algorithm, bytesSent: traffic.sent,
             bytesReceived: traffic.received)
         report.measured = measured
+        report.retried = retried
         control.send(.control(.opReport(report)))
         if validation != .none {
             let verdict = try await awaitVerdict(seq, recv: recv, count: count, dtype: dtype)
@@ -519,153 +566,32 @@ public final class Communicator {
         var receives: Bool
     }
 
-    /// Streams chunks up to the leaf with a window of credits and places results as they come down.
-    private func runInNetwork(_ call: Call, send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?) async throws
-        -> (sent: Int, received: Int) {
-        guard data != nil else { throw WorkerError.invalidArgument("no leaf aggregator for in-network operations") }
-        let (collective, dtype, count, seq) = (call.collective, call.dtype, call.count, call.seq)
-        let size = dtype.size
-        let per = assignment.streaming.chunkElements(dtype)
-        let chunks = assignment.streaming.chunkCount(count: count, dtype: dtype)
-        let window = max(1, assignment.streaming.window)
-        var template = ChunkHeader(
-            job: assignment.job, origin: UInt32(rank), opSeq: seq, totalCount: UInt64(count), elementOffset: 0,
-            chunkIndex: 0, chunkCount: UInt32(chunks), elementCount: 0, collective: collective, dtype: dtype,
-            op: call.op, flags: [], root: UInt32(call.root), payloadLength: 0)
-        var bytesSent = 0
-        var bytesReceived = 0
-        let observer = configuration.observer
-        let leaf = assignment.leaf
-        // Faults on this host's link to its leaf (a rank that does not know its host has none).
-        let faults = configuration.host == nil ? nil : configuration.faults
-        func sendChunk(_ k: Int) {
-            let offset = k * per
-            let elements = min(per, count - offset)
-            template.chunkIndex = UInt32(k)
-            template.elementOffset = UInt64(offset)
-            template.elementCount = UInt32(elements)
-            if let faults, let host = configuration.host {
-                let bytes = call.contributes ? elements * size : 0
-                template.flags = call.contributes ? [] : [.empty]
-                template.payloadLength = UInt32(bytes)
-                let payload = UnsafeRawBufferPointer(start: bytes == 0 ? nil : send! + offset * size, count: bytes)
-                switch injectFaults(faults, from: host, header: template, payload: payload) {
-                case .untouched:
-                    break
-                case .dropped:
-                    progress.sent()
-                    return
-                case .sent:
-                    observer?.observe(.chunkSent(job: template.job, opSeq: seq, chunk: UInt32(k), to: leaf,
-                                                 direction: .up, bytes: bytes))
-                    progress.sent()
-                    bytesSent += bytes
-                    return
-                }
-            }
-            observer?.observe(.chunkSent(job: template.job, opSeq: seq, chunk: UInt32(k), to: leaf, direction: .up,
-                                         bytes: call.contributes ? elements * size : 0))
-            progress.sent()
-            if call.contributes {
-                let bytes = elements * size
-                template.flags = []
-                template.payloadLength = UInt32(bytes)
-                bytesSent += bytes
-                data!.sendChunk(template, payload: UnsafeRawBufferPointer(start: bytes == 0 ? nil : send! + offset * size,
-                                                                         count: bytes))
-            } else {
-                template.flags = [.empty]
-                template.payloadLength = 0
-                data!.send(.chunk(template, payload: []))
-            }
-        }
-        // Results land straight in the receive buffer when the transport can place them (one copy
-        // fewer, as RDMA would); anything that does not match this call falls back to arrays.
-        if call.receives, count > 0, let recv {
-            let base = Int(bitPattern: recv)
-            let job = assignment.job
-            data?.setPlacement { h in
-                guard h.job == job, h.opSeq == seq, h.flags == [.result], h.dtype == dtype,
-                      h.collective == collective, Int(h.chunkIndex) < chunks else { return nil }
-                let offset = Int(h.chunkIndex) * per
-                let elements = min(per, count - offset)
-                guard Int(h.elementOffset) == offset, Int(h.elementCount) == elements,
-                      Int(h.payloadLength) == elements * size else { return nil }
-                return UnsafeMutableRawPointer(bitPattern: base)! + offset * size
-            }
-        }
-        defer { if call.receives { data?.setPlacement(nil) } }
-        var lastProgress = ContinuousClock.now
-        var nextToSend = 0
-        var done = [Bool](repeating: false, count: chunks)
-        var received = 0
-        while nextToSend < min(window, chunks) {
-            sendChunk(nextToSend)
-            nextToSend += 1
-        }
-        while received < chunks {
-            guard let event = await events.next() else { throw WorkerError.coordinatorLost("event stream ended") }
-            switch event {
-            case .data(.chunk(let h, let payload)):
-                guard h.flags.contains(.result), h.job == assignment.job, h.opSeq == seq,
-                      Int(h.chunkIndex) < chunks, !done[Int(h.chunkIndex)] else {
-                    throw WorkerError.protocolViolation("rank \(rank): unexpected chunk from \(assignment.leaf): \(h)")
-                }
-                let k = Int(h.chunkIndex)
-                let offset = k * per
-                let elements = min(per, count - offset)
-                guard Int(h.elementCount) == elements, h.dtype == dtype, h.collective == collective else {
-                    throw WorkerError.protocolViolation("rank \(rank): result chunk \(k) does not match the call: \(h)")
-                }
-                if !h.flags.contains(.empty) && elements > 0 {
-                    guard call.receives, let recv else {
-                        throw WorkerError.protocolViolation("rank \(rank): got data for chunk \(k) it does not receive")
-                    }
-                    if payload.count == Int(h.payloadLength) {
-                        payload.withUnsafeBytes { src in
-                            (recv + offset * size).copyMemory(from: src.baseAddress!, byteCount: src.count)
-                        }
-                    } // else: the transport already placed it in `recv`.
-                    bytesReceived += Int(h.payloadLength)
-                } else if call.receives && elements > 0 {
-                    throw WorkerError.protocolViolation("rank \(rank): result chunk \(k) came without data")
-                }
-                done[k] = true
-                received += 1
-                lastProgress = ContinuousClock.now
-                observer?.observe(.resultArrived(job: h.job, opSeq: seq, chunk: h.chunkIndex, from: leaf,
-                                                 bytes: Int(h.payloadLength)))
-                progress.received()
-                if nextToSend < chunks {
-                    sendChunk(nextToSend)
-                    nextToSend += 1
-                }
-            case .tick:
-                if ContinuousClock.now - lastProgress > configuration.operationTimeout {
-                    let missing = done.indices.filter { !done[$0] }
-                    throw WorkerError.timeout("rank \(rank) op #\(seq) \(collective): no result from \(assignment.leaf) "
-                        + "for \(configuration.operationTimeout); \(missing.count) of \(chunks) chunks missing "
-                        + "(first: \(missing.prefix(8).map(String.init).joined(separator: ",")))")
-                }
-            default:
-                try handleOther(event)
-            }
-        }
-        return (bytesSent, bytesReceived)
-    }
-
     /// Events that are not progress for the current operation: failures end it, the rest wait.
     func handleOther(_ event: Event, ringNeeded: Bool = false) throws {
         switch event {
-        case .data(.control(.error(let r))), .control(.error(let r)), .ring(.control(.error(let r))):
+        case .data(_, let leaf) where leaf != leafGeneration:
+            break  // from the leaf before a recovery
+        case .dataEnded(_, let leaf) where leaf != leafGeneration:
+            break
+        case .data(.control(.error(let r)), _), .control(.error(let r)), .ring(.control(.error(let r))):
             throw WorkerError.remote(r)
-        case .data(.control(let other)):
+        case .data(.control(let other), _):
             logger.warning("unexpected control message from leaf: \(other)")
+        case .control(.recoveryQuery(let q)):
+            reportStateBetweenOperations(q)
+        case .control(.recoveryResume(let r)) where r.job == assignment.job && r.epoch == recoveryEpoch:
+            // This rank is in no in-network operation: it moves to the new leaf before its next one.
+            pendingResume = r
+        case .control(.fetchChunks(let f)) where f.job == assignment.job:
+            answerFetchFromRetention(f)
         case .control(let other):
             // Nothing waits for it (a verdict of an earlier operation, a heartbeat): note and drop.
             logger.debug("control message outside its exchange: \(other)")
-        case .dataEnded(let why):
-            throw WorkerError.leafLost(leaf: assignment.leaf, reason: why)
+        case .dataEnded(let why, _):
+            // The leaf may be a lost switch: the coordinator recovers (or fails the job); the next
+            // in-network operation fails if it has said nothing by `leafLossGrace`.
+            logger.notice("rank \(rank): connection to \(assignment.leaf) ended: \(why)")
+            leafEnded = (.now, why)
         case .controlEnded(let why):
             throw WorkerError.coordinatorLost(why)
         case .ringEnded(let why):
@@ -678,7 +604,7 @@ public final class Communicator {
             connection.close()
         case .ring(let frame):
             try holdEarlyRingFrame(frame)
-        case .data(let frame):
+        case .data(let frame, _):
             throw WorkerError.protocolViolation("rank \(rank): frame outside any operation: \(frame)")
         case .tick:
             break
@@ -695,22 +621,20 @@ public final class Communicator {
             case .control(.verdict(let v)) where v.opSeq == seq:
                 return v
             case .control(.fetchChunks(let f)) where f.opSeq == seq:
-                var bytes: [[UInt8]] = []
+                // One chunk per message: a control frame holds a few MiB, a fetch may ask a window's worth.
                 for k in f.chunks {
                     let offset = k * per
                     let elements = max(0, min(per, count - offset))
-                    if let recv, elements > 0 {
-                        bytes.append(Array(UnsafeRawBufferPointer(start: recv + offset * dtype.size,
-                                                                  count: elements * dtype.size)))
-                    } else {
-                        bytes.append([])
+                    var bytes = Data()
+                    if let recv, elements > 0, k >= 0 {
+                        bytes = Data(UnsafeRawBufferPointer(start: recv + offset * dtype.size, count: elements * dtype.size))
                     }
+                    control.send(.control(.chunkData(ChunkData(job: assignment.job, opSeq: seq, rank: rank,
+                                                               chunks: [k], bytes: [bytes]))))
                 }
-                control.send(.control(.chunkData(ChunkData(job: assignment.job, opSeq: seq, rank: rank,
-                                                           chunks: f.chunks, bytes: bytes))))
-            case .data(.control(.error(let r))):
+            case .data(.control(.error(let r)), let leaf) where leaf == leafGeneration:
                 throw WorkerError.remote(r)
-            case .data(let frame):
+            case .data(let frame, let leaf) where leaf == leafGeneration:
                 throw WorkerError.protocolViolation("rank \(rank): data frame while awaiting a verdict: \(frame)")
             case .tick:
                 if ContinuousClock.now - start > configuration.operationTimeout {
@@ -733,12 +657,16 @@ public final class Communicator {
         for connection in sendingConnections {
             registered = try connection.register(buffer) || registered
         }
+        registeredBuffers.append(buffer)
         return registered
     }
 
     /// Ends one `register` of `buffer`; call before freeing it.
     public func deregister(_ buffer: UnsafeRawBufferPointer) {
         for connection in sendingConnections { connection.deregister(buffer) }
+        if let i = registeredBuffers.lastIndex(where: { $0.baseAddress == buffer.baseAddress && $0.count == buffer.count }) {
+            registeredBuffers.remove(at: i)
+        }
     }
 
     /// Tells the coordinator this rank is done and closes the connections.
@@ -748,11 +676,19 @@ public final class Communicator {
         try? await control.sendAndWait(.control(.workerDone(WorkerDone(job: assignment.job, rank: rank,
                                                                        operations: Int(opSeq)))))
         // Give the coordinator a moment to read it before the connection closes.
-        let deadline = ContinuousClock.now + .seconds(5)
+        var deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
             guard let event = await events.next() else { break }
-            if case .control(.shutdown) = event { break }
-            if case .controlEnded = event { break }
+            switch event {
+            case .control(.shutdown), .controlEnded: deadline = .now
+            case .control(.recoveryQuery(let q)):
+                // Ranks still in the last operation may need what this one keeps: stay until the job ends.
+                reportStateBetweenOperations(q)
+                deadline = .now + configuration.operationTimeout
+            case .control(.fetchChunks(let f)) where f.job == assignment.job:
+                answerFetchFromRetention(f)
+            default: break
+            }
         }
         closeConnections()
         if let listener = ringListener { await listener.close() }

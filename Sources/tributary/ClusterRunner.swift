@@ -132,15 +132,26 @@ struct ClusterRunner {
                     wrapper: place.wrapper, environment: [JobSecret.environmentVariable: jobSecret]))
             }
         }
-        // Supervise: the job is over when every worker has ended; a daemon or worker failing first ends the run.
+        // Supervise: the job is over when every worker has ended; the coordinator or a worker failing
+        // first ends the run. A switch's aggregator that dies does not: the coordinator rebuilds the
+        // job's tree without it (or fails the job, which its workers then show); it is named here.
         let deadline = Date().addingTimeInterval(TimeInterval(timeout))
+        let aggregatorNames = Set(supervisor.children.map(\.name).filter { $0.hasPrefix("aggregator-") })
+        var announced: Set<String> = []
         while true {
+            if let (child, how) = supervisor.firstFailed(except: announced.union(["coordinator"])),
+               aggregatorNames.contains(child.name) {
+                announced.insert(child.name)
+                print("lost: \(child.name) (pid \(child.process.processIdentifier)) \(how)")
+                fflush(nil)
+                continue
+            }
             if let signal = signals.received {
                 failure = "interrupted by signal \(signal); stopping every process"
                 break
             }
             if workerChildren.allSatisfy({ !$0.process.isRunning }) {
-                if let (child, how) = supervisor.firstFailed(except: ["coordinator"]) {
+                if let (child, how) = supervisor.firstFailed(except: aggregatorNames.union(["coordinator"])) {
                     failure = "\(child.name) (pid \(child.process.processIdentifier)) \(how)\n" + supervisor.tail(child)
                 }
                 break
@@ -150,7 +161,7 @@ struct ClusterRunner {
                     + supervisor.tail(running.coordinator)
                 break
             }
-            if let (child, how) = supervisor.firstFailed(except: ["coordinator"]) {
+            if let (child, how) = supervisor.firstFailed(except: aggregatorNames.union(["coordinator"])) {
                 // Let the coordinator record the cause reported over the control plane (it closes a
                 // failed job after two seconds and writes its summary).
                 waitUntil(seconds: 4, allSummaries)

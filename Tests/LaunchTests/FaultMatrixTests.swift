@@ -3,8 +3,10 @@ import Testing
 
 /// `--faults` × topologies over TCP, as separate processes: whatever is done to the fabric, the
 /// run ends within its timeouts, leaves no process behind, and every operation is either bit-exact
-/// or fails naming its cause — a lost switch by name, a corrupted payload by rank, chunk and
-/// element, a dropped frame by the stall it leaves (no recovery yet: a lost switch fails the job).
+/// or fails naming its cause. A lost switch (killed or hung, a leaf, the root, or one after the
+/// other) costs a retry: the tree is rebuilt without it and every operation is still bit-exact,
+/// the retried ones saying why. A corrupted payload is named by rank, chunk and element, a dropped
+/// frame by the stall it leaves.
 @Suite(.serialized) struct FaultMatrixTests {
     /// The nodes a fault names, per topology: a leaf with ranks 0-3 (hosts h0-h3), the other leaf
     /// (ranks 4-7) and the root above both.
@@ -27,6 +29,9 @@ import Testing
         case bitExact
         /// Launch fails, and its output holds every one of these.
         case fails([String])
+        /// Launch succeeds, every operation bit-exact, after recovering from a lost switch: its
+        /// output holds every one of these.
+        case recovers([String])
     }
 
     struct Case: CustomStringConvertible, Sendable {
@@ -41,16 +46,25 @@ import Testing
 
     static let cases: [Case] = [
         Case(name: "kill leaf", spec: { "kill:\($0.leaf)@op=3" }, outcome: {
-            .fails(["aggregator-\($0.leaf) (pid ", "killed by signal 9",
-                    "fault injection: kill \($0.leaf) at op 3 (job launch op 3 chunk "])
+            .recovers(["lost: aggregator-\($0.leaf) (pid ", "killed by signal 9",
+                       "RETRIED op #3 (bit-exact): aggregator \($0.leaf) lost: closed the connection",
+                       "RECOVERED from \($0.leaf) (closed the connection"])
         }),
         Case(name: "kill root", spec: { "kill:\($0.root)@op=2" }, outcome: {
-            // The job's failure may be the coordinator's (`aggregator R lost`) or a leaf's (`parent lost`),
-            // whichever arrives first; the launcher names the switch that died either way.
-            .fails(["aggregator-\($0.root) (pid ", "killed by signal 9", " lost"])
+            .recovers(["lost: aggregator-\($0.root) (pid ", "RETRIED op #2 (bit-exact): aggregator \($0.root) lost",
+                       "rebuilt without \($0.root)"])
+        }),
+        Case(name: "kill leaf then root", spec: { "kill:\($0.leaf)@op=3,chunk=2;kill:\($0.root)@op=4,chunk=3" }, outcome: {
+            .recovers(["RETRIED op #3 (bit-exact): aggregator \($0.leaf) lost",
+                       "RETRIED op #4 (bit-exact): aggregator \($0.root) lost",
+                       "rebuilt without \([$0.leaf, $0.root].sorted().joined(separator: ", "))"])
         }),
         Case(name: "hang leaf", spec: { "hang:\($0.leaf)@op=3,chunk=2" }, outcome: {
-            .fails(["switch \($0.leaf) (pid ", "is not responding: no heartbeat for"])
+            .recovers(["RETRIED op #3 (bit-exact): aggregator \($0.leaf) lost: hung: no heartbeat for",
+                       "RECOVERED from \($0.leaf) (hung"])
+        }),
+        Case(name: "hang root", spec: { "hang:\($0.root)@op=4,chunk=1" }, outcome: {
+            .recovers(["RETRIED op #4 (bit-exact): aggregator \($0.root) lost: hung: no heartbeat for"])
         }),
         Case(name: "delay links", spec: { "delay:\($0.otherLeaf)-\($0.root)@ms=20;delay:h2-\($0.leaf)@ms=5,frames=0.5" },
              outcome: { _ in .bitExact }),
@@ -93,6 +107,10 @@ import Testing
         case .fails(let phrases):
             #expect(run.status != 0, "\(spec) did not fail: \(run.output)")
             #expect(run.output.contains("tributary launch: FAILED"))
+            for phrase in phrases { #expect(run.output.contains(phrase), "\(spec): no `\(phrase)` in\n\(run.output)") }
+        case .recovers(let phrases):
+            #expect(run.status == 0, "\(spec): \(run.output)")
+            #expect(run.stdout.contains("4 operations, 4 validated against the host replay, 0 wrong"), "\(run.stdout)")
             for phrase in phrases { #expect(run.output.contains(phrase), "\(spec): no `\(phrase)` in\n\(run.output)") }
         }
         // Within the timeouts: a 1 s stall timeout, heartbeats silent for 1.5 s, the coordinator's
@@ -139,8 +157,9 @@ import Testing
         #expect(run.stdout.contains("# #wrong: 0"), "\(run.stdout)")
     }
 
-    /// Under serve, a killed switch fails the job using it, naming it; serve restarts the switch
-    /// without the kill (else every job reaching op 1 would kill it again), and the next job is bit-exact.
+    /// Under serve, a killed switch costs the job using it a retry (its tree is rebuilt without the
+    /// switch); serve restarts the switch without the kill (else every job reaching op 1 would kill
+    /// it again), and the next job's tree uses it again.
     @Test func serveRestartsAKilledSwitchWithoutItsKill() throws {
         let directory = NSTemporaryDirectory() + "tributary-fault-serve-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -152,7 +171,7 @@ import Testing
             #expect(LaunchTests.waitFor(30) { FileManager.default.fileExists(atPath: endpoint) }, "serve never got ready")
             killed = VisibilityTests.daemon("leaf1", under: serve.processIdentifier)
             let first = try ServeTests.startJob("first", size: 4, endpoint: endpoint, arguments: ["--counts", "1000"])
-            #expect(ServeTests.finish(first, seconds: 60).allSatisfy { $0 != 0 }, "the job on the killed switch failed")
+            #expect(ServeTests.finish(first, seconds: 60) == [0, 0, 0, 0], "the job on the killed switch recovered")
             #expect(LaunchTests.waitFor(15) {
                 guard let now = VisibilityTests.daemon("leaf1", under: serve.processIdentifier), now != killed else {
                     return false
@@ -167,9 +186,17 @@ import Testing
         #expect(run.status == 0, "\(run.output)")
         #expect(run.stdout.contains("faults (seed 1): kill leaf1 at op 1"), "\(run.stdout)")
         #expect(run.stderr.contains("aggregator-leaf1 (pid \(killed ?? -1)) killed by signal 9"), "\(run.stderr)")
-        let failed = try #require(ServeTests.summary(directory, "first"))
-        #expect((failed["failure"] as? String)?.contains("leaf1") == true, "\(failed["failure"] ?? "no failure")")
+        let first = try #require(ServeTests.summary(directory, "first"))
+        #expect(first["failure"] == nil, "\(first["failure"] ?? "")")
+        let operations = first["operations"] as? [[String: Any]] ?? []
+        #expect(!operations.isEmpty && operations.allSatisfy { $0["bitExact"] as? Bool == true }, "\(operations)")
+        #expect(operations.first?["retried"] as? String == "aggregator leaf1 lost: closed the connection (pid \(killed ?? -1))",
+                "\(operations)")
+        let recoveries = first["recoveries"] as? [[String: Any]] ?? []
+        #expect(recoveries.count == 1 && recoveries.first?["lost"] as? String == "leaf1", "\(recoveries)")
         let second = try #require(ServeTests.summary(directory, "second"))
         #expect((second["operations"] as? [[String: Any]])?.first?["bitExact"] as? Bool == true)
+        #expect((second["path"] as? String)?.contains("rebuilt") == false, "\(second["path"] ?? "")")
+        #expect((second["treeEdges"] as? [[String]] ?? []).contains { $0.contains("leaf1") }, "the restarted leaf1 serves")
     }
 }

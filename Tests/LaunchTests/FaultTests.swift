@@ -61,4 +61,66 @@ import Testing
         #expect((summary["operations"] as? [[String: Any]])?.first?["bitExact"] as? Bool == true)
         if let restarted { #expect(!LaunchTests.alive(restarted), "the restarted aggregator outlived serve") }
     }
+
+    /// Two jobs share leaf0 (ranks 0-3 of each on h0-h3) when it is SIGSTOPped mid-operation: both
+    /// trees are rebuilt without it within seconds and go on bit-exact. A rank of the second job is
+    /// then killed: that job fails naming the rank, the first keeps running and ends bit-exact with
+    /// its retried operation saying why. leaf0, continued, finds its coordinator gone, exits, is
+    /// restarted by serve and registers again, and a new job's tree uses it.
+    @Test func aHungSwitchCostsTwoJobsARetryAndRejoinsAfterwards() throws {
+        let directory = NSTemporaryDirectory() + "tributary-hang-test-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let endpoint = "\(directory)/fabric.json"
+        var stopped: Int32 = 0
+        let run = try LaunchTests.tributary(["serve", "--config", "Configs/default.yaml", "--state-dir", directory,
+                                             "--no-metrics"], timeout: 150) { serve in
+            #expect(LaunchTests.waitFor(30) { FileManager.default.fileExists(atPath: endpoint) }, "serve never got ready")
+            stopped = try #require(VisibilityTests.daemon("leaf0", under: serve.processIdentifier))
+            let workload = ["--counts", "65537", "--iters", "150"]
+            let first = try ServeTests.startJob("steady", size: 4, endpoint: endpoint, arguments: workload)
+            let second = try ServeTests.startJob("doomed", size: 4, endpoint: endpoint, arguments: workload)
+            defer {
+                kill(stopped, SIGCONT)
+                for p in first + second where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+                kill(serve.processIdentifier, SIGTERM)
+            }
+            #expect(VisibilityTests.status(endpoint, within: 30) { status in
+                let jobs = status["jobs"] as? [[String: Any]] ?? []
+                return jobs.count == 2 && jobs.allSatisfy { ($0["operations"] as? Int ?? 0) > 2 }
+            } != nil, "the jobs never ran")
+            kill(stopped, SIGSTOP)
+            let stoppedAt = Date()
+            let rebuilt = VisibilityTests.status(endpoint, within: 15) { status in
+                let jobs = status["jobs"] as? [[String: Any]] ?? []
+                return jobs.count == 2 && jobs.allSatisfy { ($0["path"] as? String ?? "").contains("rebuilt without leaf0") }
+            }
+            #expect(rebuilt != nil, "the trees were not rebuilt")
+            #expect(Date().timeIntervalSince(stoppedAt) < 8, "rebuilt after \(Date().timeIntervalSince(stoppedAt)) s")
+            kill(second[2].processIdentifier, SIGKILL)
+            #expect(ServeTests.finish(second, seconds: 60)[0] != 0, "the job with a killed rank failed")
+            #expect(ServeTests.finish(first, seconds: 120) == [0, 0, 0, 0], "the other job went on")
+            kill(stopped, SIGCONT)
+            #expect(LaunchTests.waitFor(20) {
+                guard let now = VisibilityTests.daemon("leaf0", under: serve.processIdentifier), now != stopped else {
+                    return false
+                }
+                return ((try? ServeTests.jobs(endpoint))?["switches"] as? [String] ?? []).contains("leaf0")
+            }, "leaf0 was not restarted and registered again")
+            let after = try ServeTests.startJob("after", size: 4, endpoint: endpoint, arguments: ["--counts", "1000"])
+            #expect(ServeTests.finish(after, seconds: 60) == [0, 0, 0, 0])
+        }
+        #expect(run.status == 0, "\(run.output)")
+        let steady = try #require(ServeTests.summary(directory, "steady"))
+        #expect(steady["failure"] == nil, "\(steady["failure"] ?? "")")
+        let operations = steady["operations"] as? [[String: Any]] ?? []
+        #expect(operations.count == 150 && operations.allSatisfy { $0["bitExact"] as? Bool == true })
+        let retried = operations.compactMap { $0["retried"] as? String }
+        #expect(retried.count == 1 && retried[0].hasPrefix("aggregator leaf0 lost: hung: no heartbeat for"), "\(retried)")
+        let recoveries = steady["recoveries"] as? [[String: Any]] ?? []
+        #expect(recoveries.count == 1 && (recoveries.first?["nextSuccessSeconds"] as? Double ?? 99) < 5, "\(recoveries)")
+        let doomed = try #require(ServeTests.summary(directory, "doomed"))
+        #expect((doomed["failure"] as? String ?? "").contains("rank 2"), "\(doomed["failure"] ?? "no failure")")
+        let after = try #require(ServeTests.summary(directory, "after"))
+        #expect((after["treeEdges"] as? [[String]] ?? []).contains(["h0", "leaf0"]), "\(after["treeEdges"] ?? "")")
+    }
 }

@@ -135,10 +135,10 @@ import TributaryTestSupport
         }
     }
 
-    /// A rank, a leaf and the spine, each SIGSTOPped while a job runs, are named by `status` as
-    /// what they are within a few seconds; the rest of the fabric is shown healthy.
-    @Test(arguments: ["rank", "leaf", "spine"])
-    func statusNamesAStoppedPeerAsWhatItIs(stopped: String) throws {
+    /// A rank SIGSTOPped while a job runs is named by `status` as what it is within a few seconds;
+    /// the rest of the fabric is shown healthy. (A stopped switch is not waited on: the job's tree is
+    /// rebuilt without it within a second, see `FaultTests`.)
+    @Test func statusNamesAStoppedRank() throws {
         let directory = NSTemporaryDirectory() + "tributary-status-test-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let endpoint = "\(directory)/fabric.json"
@@ -159,18 +159,8 @@ import TributaryTestSupport
                 return jobs.contains { ($0["phase"] as? String) == "running" && ($0["operations"] as? Int ?? 0) > 0 }
             }
             #expect(running != nil, "the job never ran")
-            let expected: String
-            switch stopped {
-            case "rank":
-                target = job[5].processIdentifier
-                expected = "rank 5 (host h5, pid \(target)) is not responding"
-            case "leaf":
-                target = try #require(Self.daemon("leaf1", under: serve.processIdentifier))
-                expected = "cause: switch leaf1 (pid \(target)) is not responding"
-            default:
-                target = try #require(Self.daemon("spine0", under: serve.processIdentifier))
-                expected = "cause: switch spine0 (pid \(target)) is not responding"
-            }
+            target = job[5].processIdentifier
+            let expected = "rank 5 (host h5, pid \(target)) is not responding"
             kill(target, SIGSTOP)
             let stoppedAt = Date()
             let named = Self.status(endpoint, within: 10) { status in
@@ -181,46 +171,8 @@ import TributaryTestSupport
             let diagnosis = ((named?["jobs"] as? [[String: Any]])?.first?["diagnosis"] as? [String]) ?? []
             #expect(diagnosis.contains { $0.hasPrefix(expected) }, "\(diagnosis)")
             #expect(after < 6, "named after \(after) s")
-            if stopped != "rank" {
-                let switches = named?["switches"] as? [[String: Any]] ?? []
-                let silent = switches.filter { ($0["silentSeconds"] as? Double ?? 0) >= 1.5 }.compactMap { $0["name"] as? String }
-                #expect(silent.contains(stopped == "leaf" ? "leaf1" : "spine0"), "\(switches)")
-            } else {
-                let silent = (named?["jobs"] as? [[String: Any]])?.first?["silentRanks"] as? [String: Any] ?? [:]
-                #expect(silent.keys.contains("5"), "\(silent)")
-            }
-        }
-        #expect(run.status == 0, "\(run.output)")
-    }
-
-    /// A switch that hangs mid-operation fails the job after the stall timeout with the switch
-    /// named as the cause — not the ranks below it, not whichever rank noticed first.
-    @Test(arguments: ["leaf1", "spine0"])
-    func theStallReportNamesAHungSwitch(hung: String) throws {
-        let directory = NSTemporaryDirectory() + "tributary-stall-test-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let endpoint = "\(directory)/fabric.json"
-        let run = try LaunchTests.tributary(["serve", "--config", "Configs/default.yaml", "--state-dir", directory,
-                                             "--no-metrics", "--stall-timeout", "3"], timeout: 90) { serve in
-            #expect(LaunchTests.waitFor(30) { FileManager.default.fileExists(atPath: endpoint) }, "serve never got ready")
-            let job = try ServeTests.startJob("hung", size: 8, endpoint: endpoint, arguments: [
-                "--counts", "262144", "--iters", "100000", "--no-check",
-            ])
-            let target = try #require(Self.daemon(hung, under: serve.processIdentifier))
-            defer {
-                kill(target, SIGCONT)
-                for p in job where p.isRunning { kill(p.processIdentifier, SIGKILL) }
-                kill(serve.processIdentifier, SIGTERM)
-            }
-            #expect(Self.status(endpoint, within: 30) { status in
-                (status["jobs"] as? [[String: Any]] ?? []).contains { ($0["operations"] as? Int ?? 0) > 0 }
-            } != nil, "the job never ran")
-            kill(target, SIGSTOP)
-            let statuses = ServeTests.finish(job, seconds: 30)
-            #expect(statuses.allSatisfy { $0 != 0 }, "every rank fails: \(statuses)")
-            #expect(LaunchTests.waitFor(10) { ServeTests.summary(directory, "hung") != nil })
-            let failure = ServeTests.summary(directory, "hung")?["failure"] as? String ?? "no summary"
-            #expect(failure.contains("switch \(hung) (pid \(target)) is not responding: no heartbeat for"), "\(failure)")
+            let silent = (named?["jobs"] as? [[String: Any]])?.first?["silentRanks"] as? [String: Any] ?? [:]
+            #expect(silent.keys.contains("5"), "\(silent)")
         }
         #expect(run.status == 0, "\(run.output)")
     }

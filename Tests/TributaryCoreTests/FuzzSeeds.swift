@@ -1,3 +1,4 @@
+import Foundation
 import TributaryCore
 
 /// The seed inputs of the frame-parser and control-message fuzz targets (`Fuzz/corpus/<target>/`),
@@ -37,7 +38,17 @@ enum FuzzSeeds {
         ("verdict", .verdict(Verdict(job: 1, opSeq: 3, rank: 2, bitExact: false,
                                      detail: "rank 2 chunk 0 element 5: 0x7fc00000 vs 0x7fc00001"))),
         ("fetch-chunks", .fetchChunks(FetchChunks(job: 1, opSeq: 3, chunks: [0, 2]))),
-        ("chunk-data", .chunkData(ChunkData(job: 1, opSeq: 3, rank: 2, chunks: [0], bytes: [[0, 0, 128, 63]]))),
+        ("recovery-query", .recoveryQuery(RecoveryQuery(job: 1, epoch: 2, reason: "aggregator leaf0 lost: hung",
+                                                        lost: ["leaf0"]))),
+        ("recovery-state", .recoveryState(RecoveryState(
+            job: 1, rank: 2, epoch: 2, opSeq: 7, finished: false, held: [0, 1, 3], chunkCount: 5, collective: .reduce,
+            root: 1, retainedOp: 6, retained: [3, 4], damaged: [2]))),
+        ("recovery-resume", .recoveryResume(RecoveryResume(
+            job: 1, epoch: 2, assignment: WorkerAssignment(
+                job: 1, jobName: "train", jobKey: "k", rank: 2, worldSize: 8, leaf: "spine0", leafEndpoint: endpoint,
+                childIndex: 2, streaming: streaming, path: "in-network: tree spine0 (rebuilt without leaf0)"),
+            opSeq: 7, recompute: [2, 4], shared: [3], reason: "aggregator leaf0 lost: hung"))),
+        ("chunk-data", .chunkData(ChunkData(job: 1, opSeq: 3, rank: 2, chunks: [0], bytes: [Data([0, 0, 128, 63])]))),
         ("error", .error(ErrorReport(kind: .collectiveMismatch, job: 1, opSeq: 2, ranks: [3, 5],
                                      reporter: "aggregator leaf0", message: "dtype f32 vs f16"))),
         ("worker-done", .workerDone(WorkerDone(job: 1, rank: 2, operations: 10))),

@@ -1,0 +1,81 @@
+import Aggregator
+import Foundation
+import Testing
+import TributaryCore
+import Worker
+
+/// A lost switch costs a retry, over every transport: in one process, a "killed" aggregator is
+/// one stopped where its kill strikes (every connection it had closes, as when a process dies). The
+/// job's tree is rebuilt without it, the interrupted operation finishes — chunks some rank held
+/// passed to the others, the rest computed by the new tree — and every result is bit-exact
+/// against a replay of the trees that actually ran (f32 sums, so a wrong fold order would show).
+@Suite(.serialized) struct RecoveryClusterTests {
+    final class Daemons: @unchecked Sendable {
+        let lock = NSLock()
+        var byName: [String: AggregatorDaemon] = [:]
+        var struck: [String] = []
+    }
+
+    struct Outcome: Sendable {
+        var results: [OperationResult]
+        var bytes: [[UInt8]]
+    }
+
+    /// Six allreduces of `count` f32 with specials, in place then out of place by turns.
+    static func workload(_ comm: Communicator, count: Int) async throws -> Outcome {
+        var outcome = Outcome(results: [], bytes: [])
+        let send = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        let recv = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
+        defer { send.deallocate(); recv.deallocate() }
+        for op in 1...6 {
+            let generator = InputGenerator(seed: UInt64(op), specials: true)
+            generator.fill(.f32, rank: comm.rank, offset: 0, count: count, into: send)
+            let into = op % 2 == 0 ? send : recv
+            outcome.results.append(try await comm.run(.allreduce, dtype: .f32, op: .sum, count: count, send: send,
+                                                      recv: into, validation: .generated(generator)))
+            outcome.bytes.append(bytes(into, count * 4))
+        }
+        return outcome
+    }
+
+    @Test(arguments: TransportKind.allCases, ["kill:leaf0@op=2,chunk=9;kill:spine0@op=4,chunk=3",
+                                              "kill:spine0@op=3,chunk=12"])
+    func aKilledSwitchCostsARetryAndEveryResultStaysBitExact(transport: TransportKind, spec: String) async throws {
+        var harness = ClusterHarness(topology: try ClusterHarness.topology("default.yaml"), ranks: 8,
+                                     transport: transport)
+        harness.faults = try FaultPlan.parse(spec)
+        let daemons = Daemons()
+        harness.faultStruck = { fault, what in
+            guard fault == .kill, let name = what.split(separator: " ").dropFirst().first.map(String.init) else { return }
+            let daemon = daemons.lock.withLock { () -> AggregatorDaemon? in
+                daemons.struck.append(name)
+                return daemons.byName[name]
+            }
+            if let daemon { Task { await daemon.stop() } }
+        }
+        let fabric = try await harness.startFabric()
+        for daemon in fabric.aggregators {
+            let name = await daemon.configuration.switchName
+            daemons.lock.withLock { daemons.byName[name] = daemon }
+        }
+        let count = 5000  // 20 chunks of 256 f32, window 4
+        let results = try await harness.runJob(on: fabric) { comm in try await Self.workload(comm, count: count) }
+        await fabric.stop()
+        let killed = spec.split(separator: ";").map { $0.dropFirst(5).prefix { $0 != "@" } }.map(String.init)
+        #expect(daemons.struck == killed, "\(daemons.struck)")
+        var reference: [[UInt8]]?
+        for (rank, result) in results.enumerated() {
+            let outcome = try result.get()
+            #expect(outcome.results.map(\.bitExact) == Array(repeating: true, count: 6),
+                    "rank \(rank): \(outcome.results.map(\.detail))")
+            let retried = outcome.results.compactMap(\.retried)
+            #expect(retried.count == killed.count, "rank \(rank): \(retried)")
+            for (why, name) in zip(retried, killed) {
+                #expect(why.contains("aggregator \(name) lost"), "rank \(rank): \(why)")
+            }
+            // Every rank holds the same bits (the replay checked them; this checks they agree too).
+            if let reference { #expect(outcome.bytes == reference, "rank \(rank) differs from rank 0") }
+            reference = reference ?? outcome.bytes
+        }
+    }
+}
