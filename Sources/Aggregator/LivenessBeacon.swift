@@ -5,7 +5,7 @@ import TributaryCore
 /// Sends a `heartbeat` to the coordinator every `interval` from a thread of its own, apart from
 /// the daemon's actor and the cooperative pool: a switch busy folding is still heard, and only a
 /// process that is stopped (SIGSTOP, a hang) or gone falls silent — what the coordinator's hang
-/// detection judges (`Coordinator.switchSilence`).
+/// detection judges (`CoordinatorConfiguration.switchSilence`).
 final class LivenessBeacon: @unchecked Sendable {
     static let interval: TimeInterval = 0.25
     private let connection: any FrameConnection

@@ -23,10 +23,6 @@ struct Recovery {
 }
 
 extension Coordinator {
-    /// A switch that sends nothing for this long while an operation of one of its jobs is in
-    /// flight is taken as hung (its `LivenessBeacon` beats every 0.25 s from a thread of its own).
-    static let switchSilence = Duration.seconds(1)
-
     /// A switch is lost (its connection closed, or it went silent): every running job whose tree
     /// holds it is rebuilt without it; a job still assembling fails, naming it.
     /// `faultAt`: when the switch was last known well (a hang: its last beat).
@@ -47,14 +43,15 @@ extension Coordinator {
     /// Switches silent past `switchSilence` while one of their jobs has an operation in flight are
     /// closed and handled as lost. (An idle fabric is not judged: a busy host may delay heartbeats.)
     func checkSilentSwitches(now: ContinuousClock.Instant) {
-        // Only while the coordinator hears others: if it fell behind itself (a busy host), every
-        // peer looks silent and none is judged.
-        let freshest = aggregators.values.compactMap { peers[$0.peer]?.lastHeard }.max()
-        guard let freshest, now - freshest < Self.switchSilence / 2 else { return }
+        // Only while the coordinator hears others (switches beat every 0.25 s, ranks every 0.5 s):
+        // if it was not scheduled itself (a busy host), every peer looks silent and none is judged.
+        let freshest = peers.values.filter { $0.role == .aggregator || $0.role == .worker }.map(\.lastHeard).max()
+        let limit = configuration.switchSilence
+        guard let freshest, now - freshest < limit * 0.75 else { return }
         for (name, entry) in aggregators {
             guard let peer = peers[entry.peer] else { continue }
             let silence = now - peer.lastHeard
-            guard silence > Self.switchSilence else { continue }
+            guard silence > limit else { continue }
             let busy = jobs.jobs.contains { job in
                 !job.isOver && job.phase == .running && job.tree?.nodes[name] != nil
                     && (job.recovery != nil || job.workerStatus.values.contains { $0.operation != nil })

@@ -43,6 +43,9 @@ public struct CoordinatorConfiguration: Sendable {
     /// How long a job waits for the aggregators its tree needs before it falls back to the host
     /// ring (nil: wait until the assembly timeout, then fail).
     public var aggregatorWait: Duration?
+    /// A switch silent this long while an operation of one of its jobs is in flight is taken as
+    /// hung: the jobs' trees are rebuilt without it (its `LivenessBeacon` beats every 0.25 s).
+    public var switchSilence: Duration = .seconds(1)
     /// Where the coordinator's metrics go (the CLI serves them in Prometheus format); nil: nowhere.
     public var metricsFactory: (any MetricsFactory)?
 

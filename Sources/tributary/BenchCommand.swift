@@ -58,6 +58,7 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var tracing: TraceOptions
     @OptionGroup var faultOptions: FaultOptions
+    @OptionGroup var recovery: RecoveryOptions
 
     var algorithms: [Algorithm] {
         switch algo.lowercased() {
@@ -165,6 +166,7 @@ struct BenchCommand: ParsableCommand {
             runner.jobs = jobs
             runner.faults = faults
             runner.stallTimeout = stallTimeout
+            runner.recovery = recovery
             runner.jobName = "bench"
             runner.windowMode = mode
             runner.aggregatorAddress = aggregatorAddress

@@ -40,6 +40,8 @@ struct ClusterRunner {
     /// Seconds an aggregator's slot (or a chunk sent up) may wait before it reports the stall;
     /// nil: the aggregator's default.
     var stallTimeout: Int?
+    /// The coordinator's `--switch-silence` (hang detection).
+    var recovery = RecoveryOptions()
 
     struct Outcome {
         var summary: JobSummary?
@@ -88,6 +90,7 @@ struct ClusterRunner {
         server.traceDirectory = traceDirectory
         server.faults = faults
         server.stallTimeout = stallTimeout
+        server.recovery = recovery
         let names = jobs == 1 ? [jobName] : (0..<jobs).map { "\(jobName)-\($0)" }
         let summaryFiles = names.map { "\(server.summaryDirectory)/\(Coordinator.fileName($0)).json" }
         for file in summaryFiles { try? FileManager.default.removeItem(atPath: file) }

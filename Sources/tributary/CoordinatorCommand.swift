@@ -57,6 +57,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var recovery: RecoveryOptions
 
     func validate() throws {
         guard window > 0 else { throw ValidationError("--window must be positive") }
@@ -80,6 +81,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         configuration.summaryDirectory = summaryDir
         configuration.admissionPolicy = admissionPolicy
         configuration.aggregatorWait = aggregatorWait.map { .milliseconds(Int($0 * 1000)) }
+        if let silence = recovery.switchSilence { configuration.switchSilence = .milliseconds(Int(silence * 1000)) }
         let served = try await metrics.start("coordinator")
         defer { if let served { Task { await served.server.close() } } }
         configuration.metricsFactory = served?.metrics.factory

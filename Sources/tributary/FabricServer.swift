@@ -34,6 +34,8 @@ struct FabricServer {
     var traceDirectory: String?
     /// Faults to inject (`--faults`): each aggregator the plan names gets it.
     var faults: FaultPlan?
+    /// The coordinator's `--switch-silence` (hang detection).
+    var recovery = RecoveryOptions()
 
     var secretFile: String { "\(directory)/fabric.secret" }
     var clientKeyFile: String { "\(directory)/client.key" }
@@ -97,7 +99,7 @@ struct FabricServer {
             "--client-key-file", clientKeyFile, "--summary-dir", summaryDirectory, "--chunk", "\(chunkBytes)",
             "--window", "\(window)", "--assembly-timeout", "\(assemblyTimeout)", "--log-level", logLevel,
             "--window-mode", windowMode.rawValue, "--admission-policy", admissionPolicy.rawValue,
-        ] + (aggregatorWait.map { ["--aggregator-wait", "\($0)"] } ?? [])
+        ] + (aggregatorWait.map { ["--aggregator-wait", "\($0)"] } ?? []) + recovery.childArguments
         var wrapper: [String] = []
         if let fabric {
             arguments += ["--listen", "\(fabric.state.plan.managementAddress):0", "--fabric-state", fabric.path]

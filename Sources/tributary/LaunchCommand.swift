@@ -57,6 +57,7 @@ struct LaunchCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var tracing: TraceOptions
     @OptionGroup var faultOptions: FaultOptions
+    @OptionGroup var recovery: RecoveryOptions
 
     func validate() throws {
         if let stallTimeout, !(1...86_400).contains(stallTimeout) {
@@ -97,6 +98,7 @@ struct LaunchCommand: AsyncParsableCommand {
         runner.traceDirectory = try tracing.childDirectory(in: logDirectory)
         runner.faults = faults
         runner.stallTimeout = stallTimeout
+        runner.recovery = recovery
         let outcome = try runner.run()
         tracing.merge(runner.traceDirectory, command: "launch")
         var ok = outcome.failure == nil

@@ -67,6 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var tracing: TraceOptions
     @OptionGroup var faultOptions: FaultOptions
+    @OptionGroup var recovery: RecoveryOptions
 
     func run() async throws {
         lineBufferStandardOutput()
@@ -92,6 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
         server.aggregatorWait = aggregatorWait
         server.traceDirectory = try tracing.childDirectory(in: directory)
         server.faults = faults
+        server.recovery = recovery
         if let faults {
             print(faults)
             if faults.faults.contains(where: { if case .rank = $0.target { true } else { $0.kind.touchesFrames } }) {
