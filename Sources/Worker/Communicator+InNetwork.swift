@@ -194,7 +194,12 @@ extension Communicator {
                 }
             case .control(.recoveryQuery(let q)) where q.job == job && q.epoch > recoveryEpoch:
                 recoveryEpoch = q.epoch
-                retried = q.reason
+                // A second loss in the same operation adds its reason (a restarted recovery's already holds the first).
+                if let earlier = retried, !q.reason.hasPrefix(earlier) {
+                    retried = "\(earlier); \(q.reason)"
+                } else {
+                    retried = q.reason
+                }
                 logger.notice("rank \(rank) op #\(seq): recovery \(q.epoch): \(q.reason)")
                 switch stage {
                 case .awaitingResume:
