@@ -24,20 +24,44 @@ struct Recovery {
 
 extension Coordinator {
     /// A switch is lost (its connection closed, or it went silent): every running job whose tree
-    /// holds it is rebuilt without it; a job still assembling fails, naming it.
+    /// holds it is rebuilt without it; a job being assigned its tree starts that again without it;
+    /// a job waiting for aggregators or resources goes on waiting (the tree is built when they
+    /// come, or around them after `aggregatorWait`); a job whose ranks are connecting fails, naming it.
     /// `faultAt`: when the switch was last known well (a hang: its last beat).
     func switchLost(_ name: String, reason: String, faultAt: ContinuousClock.Instant = .now) {
         for job in Array(jobs.jobs) where !job.isOver && job.tree?.nodes[name] != nil {
             let why = "aggregator \(name) lost: \(reason)"
-            if job.phase == .running && job.fallbackReason == nil {
+            if case .assigning = job.phase {
+                reassemble(job, lost: name, reason: why)
+            } else if job.phase == .waitingForAggregators || job.phase == .registering {
+                continue
+            } else if case .queued = job.phase {
+                continue
+            } else if job.phase == .running && job.fallbackReason == nil {
                 job.recoveryLog.append(JobSummary.RecoveryRecord(lost: name, cause: reason, epoch: job.epoch + 1,
                                                                  detectedSeconds: (.now - faultAt).inSeconds))
-                job.recoveriesAwaitingSuccess.append((job.recoveryLog.count - 1, faultAt))
+                job.recoveriesAwaitingSuccess.append((job.recoveryLog.count - 1, faultAt, nil))
                 recover(job, lost: name, reason: why)
             } else {
                 fail(job, ErrorReport(kind: .peerLost, job: job.id, reporter: "coordinator", message: why))
             }
         }
+    }
+
+    /// The job was being assigned its tree: the switches that had it drop it, and the tree is built
+    /// again without the lost switch (the ranks know nothing yet).
+    private func reassemble(_ job: Job, lost name: String, reason: String) {
+        job.epoch += 1  // acknowledgements of the abandoned assignment are not counted
+        job.lostSwitches.insert(name)
+        for node in job.tree?.nodes.keys.sorted() ?? [] {
+            if let agg = aggregators[node] { send(agg.peer, .jobEnded(JobEnded(job: job.id))) }
+        }
+        _ = resources.release(job: job.id)
+        job.tree = nil
+        job.pendingAcks = []
+        job.phase = .waitingForAggregators
+        logger.warning("job \(job.name): \(reason) while its tree was assigned; assigning a tree without it")
+        tryAssign(job)
     }
 
     /// Switches silent past `switchSilence` while one of their jobs has an operation in flight are
@@ -243,7 +267,8 @@ extension Coordinator {
         job.recovery = nil
         job.recoveries += 1
         let now = ContinuousClock.now
-        for pending in job.recoveriesAwaitingSuccess where job.recoveryLog[pending.index].resumedSeconds == nil {
+        for (i, pending) in job.recoveriesAwaitingSuccess.enumerated() where pending.resumedAt == nil {
+            job.recoveriesAwaitingSuccess[i].resumedAt = now
             job.recoveryLog[pending.index].resumedSeconds = (now - pending.faultAt).inSeconds
             job.recoveryLog[pending.index].opSeq = plan.opSeq
             job.recoveryLog[pending.index].chunksRecomputed = plan.recompute.count

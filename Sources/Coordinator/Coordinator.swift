@@ -451,11 +451,16 @@ public actor Coordinator {
 
     /// Builds the tree; once every aggregator it needs is registered, admits the job (unless the
     /// queue has already `granted` it its resources) and assigns the root's level.
-    private func tryAssign(_ job: Job, granted: AdmissionDecision.Grant? = nil) {
+    func tryAssign(_ job: Job, granted: AdmissionDecision.Grant? = nil) {
         if job.tree == nil {
             let hosts = (0..<job.worldSize).map { job.workers[$0]!.host }
             do {
-                job.tree = try treeBuilder.build(hosts: hosts)
+                // Switches lost while the job was being assigned only forward for it.
+                job.tree = try treeBuilder.excluding(job.lostSwitches).build(hosts: hosts)
+                if !job.lostSwitches.isEmpty {
+                    job.treeNote = "built without \(job.lostSwitches.sorted().joined(separator: ", ")): lost while "
+                        + "the job was assembled"
+                }
             } catch {
                 // No tree: the job still runs, on the host ring, and every operation says why.
                 fallBack(job, reason: "no aggregation tree for these hosts (\(error))")

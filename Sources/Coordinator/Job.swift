@@ -86,7 +86,7 @@ final class Job {
     /// The summary's record of every recovery, and those still waiting for an operation to
     /// complete after them (with the instant of their fault).
     var recoveryLog: [JobSummary.RecoveryRecord] = []
-    var recoveriesAwaitingSuccess: [(index: Int, faultAt: ContinuousClock.Instant)] = []
+    var recoveriesAwaitingSuccess: [(index: Int, faultAt: ContinuousClock.Instant, resumedAt: ContinuousClock.Instant?)] = []
 
     init(id: UInt32, name: String, worldSize: Int, key: String, proof: String, slotRequest: Int?,
          deadline: ContinuousClock.Instant) {
@@ -116,7 +116,9 @@ final class Job {
             // rank had its result; the validation that followed is the coordinator's time).
             let now = record.reportedAt ?? .now
             recoveriesAwaitingSuccess.removeAll { pending in
-                guard recoveryLog[pending.index].resumedSeconds != nil else { return false }
+                // Only an operation whose last report came after the resume (one reported before the
+                // fault may be validated after it).
+                guard let resumedAt = pending.resumedAt, now >= resumedAt else { return false }
                 recoveryLog[pending.index].nextSuccessSeconds = (now - pending.faultAt).inSeconds
                 return true
             }
