@@ -298,7 +298,7 @@ extension Communicator {
                 try handleOther(event)
             }
         }
-        lastInNetworkOp = (seq, true, chunks, collective, call.root)
+        lastInNetworkOp = (seq, chunks, collective, call.root)
         retention.keep(opSeq: seq, last: receipts.suffix(window), range: { k in
             (k * per * size)..<((k * per + elements(k)) * size)
         }, from: call.receives && count > 0 ? UnsafeRawPointer(recv) : nil)

@@ -113,11 +113,11 @@ public final class Communicator {
     var registeredBuffers: [UnsafeRawBufferPointer] = []
     /// Recovery (docs/RELIABILITY.md): the last epoch this rank answered, the new tree it was given
     /// and has not switched to yet, the results of its last in-network operation it keeps for
-    /// ranks still in it, and the last in-network operation it started.
+    /// ranks still in it, and the last in-network operation it finished.
     var recoveryEpoch = 0
     var pendingResume: RecoveryResume?
     var retention = ResultRetention()
-    var lastInNetworkOp: (opSeq: UInt64, finished: Bool, chunks: Int, collective: Collective, root: Int)?
+    var lastInNetworkOp: (opSeq: UInt64, chunks: Int, collective: Collective, root: Int)?
     /// When and why the leaf connection ended, if it did (the leaf may be a lost switch).
     var leafEnded: (ContinuousClock.Instant, String)?
     /// The operation in progress, for the heartbeat.

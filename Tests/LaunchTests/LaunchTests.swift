@@ -23,9 +23,11 @@ import Testing
     /// Starts `tributary` with `arguments`; `during` runs while it is alive.
     /// `prefix` runs it through another program (e.g. `setpriv` to drop privileges); `environment`
     /// adds variables to this process's.
+    /// `executable` and `directory` replace the built binary and the checkout (a staged copy).
     static func tributary(_ arguments: [String], timeout: TimeInterval = 240, prefix: [String] = [],
-                          environment: [String: String] = [:],
+                          environment: [String: String] = [:], executable: String? = nil, directory: URL? = nil,
                           during: ((Process) throws -> Void)? = nil) throws -> Run {
+        let binary = executable ?? Self.binary
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw TestFailure("no tributary executable at \(binary): run `swift build` first")
         }
@@ -40,7 +42,7 @@ import Testing
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }
-        process.currentDirectoryURL = root
+        process.currentDirectoryURL = directory ?? root
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("launch-out-\(UUID().uuidString)")
         let err = FileManager.default.temporaryDirectory.appendingPathComponent("launch-err-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)

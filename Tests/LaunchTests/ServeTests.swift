@@ -125,10 +125,23 @@ import Testing
     @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
                    "runs as root and drops to nobody with setpriv; as a normal user every other test already is"))
     func launchWorksAsANormalUser() throws {
+        // nobody runs a copy of the binary and the topology from a directory it may enter: the
+        // checkout itself may sit in one only root can (a clone under `mktemp -d`, mode 0700).
+        let fm = FileManager.default
+        let staged = URL(fileURLWithPath: "/tmp/tributary-nobody-\(UUID().uuidString)")
+        try fm.createDirectory(at: staged, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        defer { try? fm.removeItem(at: staged) }
+        let binary = staged.appendingPathComponent("tributary").path
+        try fm.copyItem(atPath: LaunchTests.binary, toPath: binary)
+        try fm.copyItem(at: LaunchTests.root.appendingPathComponent("Configs/default.yaml"),
+                        to: staged.appendingPathComponent("default.yaml"))
+        for file in [binary, staged.appendingPathComponent("default.yaml").path] {
+            try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: file)
+        }
         let run = try LaunchTests.tributary(
-            ["launch", "--config", "Configs/default.yaml", "--counts", "0,1,1000,65537"],
+            ["launch", "--config", "default.yaml", "--counts", "0,1,1000,65537"],
             prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
-            environment: ["HOME": "/tmp", "TMPDIR": "/tmp"])
+            environment: ["HOME": "/tmp", "TMPDIR": "/tmp"], executable: binary, directory: staged)
         #expect(run.status == 0, "\(run.output)")
         #expect(run.stdout.contains("4 operations, 4 validated against the host replay, 0 wrong"), "\(run.stdout)")
         // It really ran as nobody: its private directory belongs to uid 65534.
