@@ -10,8 +10,8 @@ extension Coordinator {
             metrics.gauge("tributary_connections", [("role", role.rawValue)], peers.values.count { $0.role == role })
         }
         metrics.gauge("tributary_connections", [("role", "unauthenticated")], peers.values.count { $0.role == nil })
-        for phase in ["registering", "waiting for aggregators", "queued", "assembling", "running", "failed"] {
-            let count = jobs.jobs.count { ($0.failure != nil ? "failed" : $0.phase.name) == phase }
+        for phase in ["registering", "waiting for aggregators", "queued", "assembling", "running", "recovering", "failed"] {
+            let count = jobs.jobs.count { $0.shownPhase == phase }
             metrics.gauge("tributary_jobs", [("phase", phase)], count)
         }
         for name in resources.switchNames {

@@ -158,12 +158,20 @@ final class Job {
                           links: linkLoads, recoveries: recoveryLog.isEmpty ? nil : recoveryLog)
     }
 
+    /// The phase as `jobs`, `status` and metrics name it: a running job whose tree is being rebuilt
+    /// is `recovering`.
+    var shownPhase: String {
+        if failure != nil { return "failed" }
+        if recovery != nil { return "recovering" }
+        return phase.name
+    }
+
     /// What `tributary jobs` shows; nothing secret.
     func info(now: ContinuousClock.Instant) -> JobInfo {
         var shown = path
         if case .queued(let reason) = phase { shown = "waiting for resources: \(reason)" }
         return JobInfo(id: id, name: name, ranks: worldSize, registered: workers.count,
-                       phase: failure != nil ? "failed" : phase.name, path: shown, slots: grant,
+                       phase: shownPhase, path: shown, slots: grant,
                        operations: completedCount, seconds: (now - created).inSeconds)
     }
 }
