@@ -26,7 +26,7 @@ import Testing
     /// `executable` and `directory` replace the built binary and the checkout (a staged copy).
     static func tributary(_ arguments: [String], timeout: TimeInterval = 240, prefix: [String] = [],
                           environment: [String: String] = [:], executable: String? = nil, directory: URL? = nil,
-                          during: ((Process) throws -> Void)? = nil) throws -> Run {
+                          keepLogs: Bool = false, during: ((Process) throws -> Void)? = nil) throws -> Run {
         let binary = executable ?? Self.binary
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw TestFailure("no tributary executable at \(binary): run `swift build` first")
@@ -67,9 +67,24 @@ import Testing
         if process.isRunning {
             throw TestFailure("tributary \(arguments.joined(separator: " ")) still running after \(timeout) s")
         }
-        return Run(status: process.terminationStatus, reason: process.terminationReason,
-                   stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                   stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        let run = Run(status: process.terminationStatus, reason: process.terminationReason,
+                      stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        if !keepLogs { removeLogDirectory(named: run.output) }
+        return run
+    }
+
+    /// The log directory a launch or bench made for itself (`logs in /tmp/tributary-launch-…`)
+    /// goes once the test has the run's output: tests leave no files behind. A `--log-dir` the
+    /// test chose is its own to remove.
+    static func removeLogDirectory(named output: String) {
+        for piece in output.components(separatedBy: "logs in ").dropFirst() {
+            guard let path = piece.split(whereSeparator: { $0 == "\n" || $0 == " " || $0 == ";" }).first.map(String.init),
+                  path.hasPrefix(NSTemporaryDirectory() + "tributary-launch-")
+                    || path.hasPrefix(NSTemporaryDirectory() + "tributary-bench-")
+                    || path.hasPrefix("/tmp/tributary-launch-") || path.hasPrefix("/tmp/tributary-bench-") else { continue }
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 
     /// Live child pids of `pid`, from the parent field of every /proc/<pid>/stat (a process's

@@ -5,6 +5,13 @@ import Testing
 /// the endpoint file, admission by the switches' resources, and nothing left when it stops.
 @Suite(.serialized) struct ServeTests {
     /// A job of `size` worker processes against the fabric at `endpoint`, started now.
+    /// Each started rank's log file, removed by `finish`.
+    final class JobLogs: @unchecked Sendable {
+        let lock = NSLock()
+        var byPid: [Int32: URL] = [:]
+    }
+    static let logs = JobLogs()
+
     static func startJob(_ name: String, size: Int, endpoint: String, arguments: [String]) throws -> [Process] {
         try (0..<size).map { rank in
             let p = Process()
@@ -22,6 +29,7 @@ import Testing
             p.standardOutput = handle
             p.standardError = handle
             try p.run()
+            logs.lock.withLock { logs.byPid[p.processIdentifier] = log }
             return p
         }
     }
@@ -29,7 +37,13 @@ import Testing
     static func finish(_ job: [Process], seconds: TimeInterval = 120) -> [Int32] {
         _ = LaunchTests.waitFor(seconds) { job.allSatisfy { !$0.isRunning } }
         for p in job where p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        return job.map { $0.waitUntilExit(); return $0.terminationStatus }
+        let statuses = job.map { $0.waitUntilExit(); return $0.terminationStatus }
+        for p in job {
+            if let log = logs.lock.withLock({ logs.byPid.removeValue(forKey: p.processIdentifier) }) {
+                try? FileManager.default.removeItem(at: log)
+            }
+        }
+        return statuses
     }
 
     static func jobs(_ endpoint: String) throws -> [String: Any] {
@@ -141,7 +155,7 @@ import Testing
         let run = try LaunchTests.tributary(
             ["launch", "--config", "default.yaml", "--counts", "0,1,1000,65537"],
             prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
-            environment: ["HOME": "/tmp", "TMPDIR": "/tmp"], executable: binary, directory: staged)
+            environment: ["HOME": "/tmp", "TMPDIR": "/tmp"], executable: binary, directory: staged, keepLogs: true)
         #expect(run.status == 0, "\(run.output)")
         #expect(run.stdout.contains("4 operations, 4 validated against the host replay, 0 wrong"), "\(run.stdout)")
         // It really ran as nobody: its private directory belongs to uid 65534.
