@@ -12,9 +12,9 @@ struct Recovery {
     let oldTree: AggregationTree
     /// When the first loss was noticed (recovery time is measured from here).
     let started: ContinuousClock.Instant
-    /// The level of the new tree being assigned; nil once installed (or on the host ring).
-    var installing: Int?
-    var installed = false
+    /// The level of the new tree being assigned (from 0); nil once it is installed (or the job
+    /// went to the host ring).
+    var installing: Int? = 0
     var states: [Int: RecoveryState] = [:]
     var plan: RecoveryPlan?
     /// Chunks asked of holders and not yet here, and those that came.
@@ -53,9 +53,7 @@ extension Coordinator {
     private func reassemble(_ job: Job, lost name: String, reason: String) {
         job.epoch += 1  // acknowledgements of the abandoned assignment are not counted
         job.lostSwitches.insert(name)
-        for node in job.tree?.nodes.keys.sorted() ?? [] {
-            if let agg = aggregators[node] { send(agg.peer, .jobEnded(JobEnded(job: job.id))) }
-        }
+        sendToSwitches(of: job, .jobEnded(JobEnded(job: job.id)))
         _ = resources.release(job: job.id)
         job.tree = nil
         job.pendingAcks = []
@@ -100,9 +98,7 @@ extension Coordinator {
         var recovery = Recovery(epoch: job.epoch, reason: previous.map { "\($0.reason); \(reason)" } ?? reason,
                                 oldTree: previous?.oldTree ?? current, started: previous?.started ?? .now)
         // The switches of the tree being left free the job's slots and close its connections.
-        for node in current.nodes.keys.sorted() {
-            if let agg = aggregators[node] { send(agg.peer, .jobEnded(JobEnded(job: job.id))) }
-        }
+        sendToSwitches(of: job, .jobEnded(JobEnded(job: job.id)))
         _ = resources.release(job: job.id)
         replayCache = replayCache.filter { $0.key.job != job.id }
         logger.warning("job \(job.name): \(reason); rebuilding its tree (epoch \(job.epoch))")
@@ -140,7 +136,6 @@ extension Coordinator {
                                          chunkBytes: configuration.chunkBytes, window: configuration.window,
                                          pathToRoot: nil)
                 job.path = plan.path + " (\(note))"
-                job.recovery!.installing = 0
                 assignLevel(job, 0)
                 return
             case .granted(let grant):
@@ -155,7 +150,7 @@ extension Coordinator {
         }
         // No tree: the host ring takes the rest of the job (the chunk geometry stays the job's).
         useHostRing(job, reason: "\(reason); \(fallback)")
-        job.recovery!.installed = true
+        job.recovery!.installing = nil
         advanceRecovery(job)
     }
 
@@ -168,7 +163,6 @@ extension Coordinator {
             assignLevel(job, level + 1)
         } else {
             job.recovery!.installing = nil
-            job.recovery!.installed = true
             advanceRecovery(job)
         }
         return true
@@ -203,7 +197,7 @@ extension Coordinator {
     /// Moves the recovery on once the new tree is installed and every rank has answered: the plan,
     /// the chunks it needs from holders, then the resume.
     func advanceRecovery(_ job: Job) {
-        guard var recovery = job.recovery, recovery.installed, !job.isOver,
+        guard var recovery = job.recovery, recovery.installing == nil, !job.isOver,
               recovery.states.count == job.worldSize else { return }
         if recovery.plan == nil {
             let plan: RecoveryPlan
@@ -265,7 +259,6 @@ extension Coordinator {
             }
         }
         job.recovery = nil
-        job.recoveries += 1
         let now = ContinuousClock.now
         for (i, pending) in job.recoveriesAwaitingSuccess.enumerated() where pending.resumedAt == nil {
             job.recoveriesAwaitingSuccess[i].resumedAt = now
@@ -285,7 +278,7 @@ extension Coordinator {
     func checkRecoveryTimeout(_ job: Job, now: ContinuousClock.Instant) {
         guard let recovery = job.recovery, now - recovery.started > configuration.assemblyTimeout else { return }
         var missing: [String] = []
-        if !recovery.installed { missing.append("switches \(job.pendingAcks.sorted().joined(separator: ", ")) never acknowledged") }
+        if recovery.installing != nil { missing.append("switches \(job.pendingAcks.sorted().joined(separator: ", ")) never acknowledged") }
         let silent = (0..<job.worldSize).filter { recovery.states[$0] == nil }
         if !silent.isEmpty { missing.append("ranks \(RankList.format(silent)) never answered") }
         if !recovery.awaiting.isEmpty { missing.append("chunks \(recovery.awaiting.sorted()) never came from their holders") }

@@ -255,6 +255,13 @@ public actor Coordinator {
         peers[peer]?.connection.send(.control(message))
     }
 
+    /// Sends `message` to the aggregator of every switch of `job`'s tree that has one.
+    func sendToSwitches(of job: Job, _ message: ControlMessage) {
+        for node in job.tree?.nodes.keys.sorted() ?? [] {
+            if let agg = aggregators[node] { send(agg.peer, message) }
+        }
+    }
+
     private func received(_ frame: Frame, from id: Int) {
         guard var peer = peers[id], !peer.rejected else { return }
         guard case .control(let message) = frame else {
@@ -950,9 +957,7 @@ public actor Coordinator {
         job.failure = report
         logger.error("job \(job.name) failed: \(report)")
         for worker in job.workers.values { send(worker.peer, .error(report)) }
-        for node in job.tree?.nodes.keys.sorted() ?? [] {
-            if let agg = aggregators[node] { send(agg.peer, .error(report)) }
-        }
+        sendToSwitches(of: job, .error(report))
         // Ranks that already failed may never say done; give them a moment, then close the job.
         deadlines.schedule(.closeJob(job.id), after: .seconds(2))
     }
@@ -985,9 +990,7 @@ public actor Coordinator {
         }
         logger.info("job ended", metadata: ["job": "\(job.id)", "ok": "\(summary.succeeded)"])
         for worker in job.workers.values { send(worker.peer, .shutdown(Shutdown(reason: "job \(job.name) ended"))) }
-        for node in job.tree?.nodes.keys.sorted() ?? [] {
-            if let agg = aggregators[node] { send(agg.peer, .jobEnded(JobEnded(job: job.id))) }
-        }
+        sendToSwitches(of: job, .jobEnded(JobEnded(job: job.id)))
         replayCache = replayCache.filter { $0.key.job != job.id }
         metrics?.jobEnded(job.name)
         resources.release(job: job.id)

@@ -71,11 +71,10 @@ final class Job {
     var pendingLoss: ErrorReport?
     var closed = false
     /// Recovery (docs/RELIABILITY.md): the tree epoch (one more per rebuild), the switches lost from
-    /// the job's tree, the rebuild in progress and how many completed.
+    /// the job's tree, and the rebuild in progress.
     var epoch = 0
     var lostSwitches: Set<String> = []
     var recovery: Recovery?
-    var recoveries = 0
     /// Trees that earlier operations ran on: an operation below `untilOp` ran on the first entry
     /// whose bound it is under; later ones on `tree`.
     var earlierTrees: [(untilOp: UInt64, tree: AggregationTree)] = []

@@ -225,13 +225,9 @@ extension Communicator {
                     sharedArrived.insert(k)
                 }
             case .control(.fetchChunks(let f)) where f.job == job && f.opSeq == seq:
-                for k in f.chunks {
-                    var bytes = Data()
-                    if k >= 0, k < chunks, done[k], call.receives, let recv {
-                        bytes = Data(UnsafeRawBufferPointer(start: recv + k * per * size, count: elements(k) * size))
-                    }
-                    control.send(.control(.chunkData(ChunkData(job: job, opSeq: seq, rank: rank, chunks: [k],
-                                                               bytes: [bytes]))))
+                answerFetch(f) { k in
+                    guard k >= 0, k < chunks, done[k], call.receives, let recv else { return nil }
+                    return Data(UnsafeRawBufferPointer(start: recv + k * per * size, count: elements(k) * size))
                 }
             case .control(.recoveryResume(let r)) where r.job == job && r.epoch == recoveryEpoch:
                 guard case .awaitingResume = stage else { continue }
@@ -360,9 +356,15 @@ extension Communicator {
 
     /// Chunks asked for outside an operation: from what the retention keeps (empty if it does not).
     func answerFetchFromRetention(_ f: FetchChunks) {
+        answerFetch(f) { retention.bytes(op: f.opSeq, chunk: $0) }
+    }
+
+    /// Answers a fetch one chunk per message (a control frame holds a few MiB; a fetch may ask a
+    /// window's worth): `bytes(k)` is chunk k's result, nil (sent empty) when this rank lacks it.
+    func answerFetch(_ f: FetchChunks, bytes: (Int) -> Data?) {
         for k in f.chunks {
             control.send(.control(.chunkData(ChunkData(job: f.job, opSeq: f.opSeq, rank: rank, chunks: [k],
-                                                       bytes: [retention.bytes(op: f.opSeq, chunk: k) ?? Data()]))))
+                                                       bytes: [bytes(k) ?? Data()]))))
         }
     }
 }

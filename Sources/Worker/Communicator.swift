@@ -621,16 +621,11 @@ public final class Communicator {
             case .control(.verdict(let v)) where v.opSeq == seq:
                 return v
             case .control(.fetchChunks(let f)) where f.opSeq == seq:
-                // One chunk per message: a control frame holds a few MiB, a fetch may ask a window's worth.
-                for k in f.chunks {
+                answerFetch(f) { k in
                     let offset = k * per
                     let elements = max(0, min(per, count - offset))
-                    var bytes = Data()
-                    if let recv, elements > 0, k >= 0 {
-                        bytes = Data(UnsafeRawBufferPointer(start: recv + offset * dtype.size, count: elements * dtype.size))
-                    }
-                    control.send(.control(.chunkData(ChunkData(job: assignment.job, opSeq: seq, rank: rank,
-                                                               chunks: [k], bytes: [bytes]))))
+                    guard let recv, elements > 0, k >= 0 else { return nil }
+                    return Data(UnsafeRawBufferPointer(start: recv + offset * dtype.size, count: elements * dtype.size))
                 }
             case .data(.control(.error(let r)), let leaf) where leaf == leafGeneration:
                 throw WorkerError.remote(r)
