@@ -149,6 +149,9 @@ public struct RecoveryPlan: Sendable, Equatable {
 
     /// Ranks that receive result data for `collective` (all for allreduce and broadcast, the root
     /// for reduce, none for a barrier).
+    /// The most chunks an interrupted operation may have (1 Mi: 256 GiB in 256 KiB chunks).
+    public static let maxChunks = 1 << 20
+
     public static func dataRanks(_ collective: Collective, root: Int, worldSize: Int) -> Set<Int> {
         switch collective {
         case .allreduce, .broadcast: return Set(0..<worldSize)
@@ -170,6 +173,11 @@ public struct RecoveryPlan: Sendable, Equatable {
             throw .inconsistent("rank \(far.rank) is at op #\(far.opSeq) while rank \(reference.rank) is in op #\(op)")
         }
         let chunks = reference.chunkCount
+        // A count a rank merely declares sizes nothing here until it is known to be sane: the plan's
+        // lists travel back in one control frame, which holds far fewer chunks than this.
+        guard chunks > 0, chunks <= maxChunks else {
+            throw .inconsistent("rank \(reference.rank) says op #\(op) has \(chunks) chunks (1...\(maxChunks) can be recovered)")
+        }
         for s in inOp {
             guard s.chunkCount == chunks, s.collective == reference.collective, s.root == reference.root else {
                 throw .inconsistent("rank \(s.rank) is in op #\(op) with \(s.chunkCount) chunks of \(s.collective), "

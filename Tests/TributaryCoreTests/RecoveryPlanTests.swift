@@ -120,5 +120,9 @@ import TributaryCore
         #expect(throws: RecoveryPlan.Failure.self) {
             try RecoveryPlan.make(states: [0: Self.state(0, op: 3)], worldSize: 2)  // a rank missing
         }
+        // A forged count is refused before anything is sized by it.
+        #expect(throws: RecoveryPlan.Failure.self) {
+            try Self.plan([Self.state(0, op: 3, chunks: Int.max), Self.state(1, op: 3, chunks: Int.max)])
+        }
     }
 }
