@@ -18,6 +18,9 @@ let package = Package(
         .executable(name: "tributary", targets: ["tributary"]),
         .library(name: "TributaryCore", targets: ["TributaryCore"]),
         .library(name: "Worker", targets: ["Worker"]),
+        // libTributaryC.so: tributary.h's C API; scripts/build-clients links it as libtributary.so beside
+        // libtributary_mpi.so (the MPI interposition library) and tributary.pc.
+        .library(name: "TributaryC", type: .dynamic, targets: ["TributaryC"]),
     ].filter { !coreOnly || $0.name == "TributaryCore" }
         + (fuzz ? fuzzTargets.map { .executable(name: $0.0, targets: [$0.1]) } : []),
     dependencies: [
@@ -72,6 +75,13 @@ let package = Package(
         ]),
         .target(name: "Worker", dependencies: [
             "Authentication", "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),
+        ]),
+        // tributary.h (the C API's declarations; Sources/TributaryC implements them).
+        .target(name: "TributaryCAPI"),
+        // The C API over the Worker module: what C, MPI (through the interposition library) and Python call.
+        .target(name: "TributaryC", dependencies: [
+            "TributaryCAPI", "Worker", "Authentication", "Transport", "TransportTCP", "TributaryCore",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Coordinator", dependencies: [
             "Authentication", "Transport", "TributaryCore", .product(name: "Logging", package: "swift-log"),

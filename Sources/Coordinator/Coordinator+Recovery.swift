@@ -65,13 +65,17 @@ extension Coordinator {
     /// Switches silent past `switchSilence` while one of their jobs has an operation in flight are
     /// closed and handled as lost. (An idle fabric is not judged: a busy host may delay heartbeats.)
     func checkSilentSwitches(now: ContinuousClock.Instant) {
-        // Only while the coordinator hears others (switches beat every 0.25 s, ranks every 0.5 s):
-        // if it was not scheduled itself (a busy host), every peer looks silent and none is judged.
-        let freshest = peers.values.filter { $0.role == .aggregator || $0.role == .worker }.map(\.lastHeard).max()
+        // Only while the coordinator hears the other switches (they beat every 0.25 s), or with
+        // no other switch its ranks (every 0.5 s): if the coordinator or the host was busy, every
+        // switch looks silent at once and none is judged.
         let limit = configuration.switchSilence
-        guard let freshest, now - freshest < limit * 0.75 else { return }
+        let workersHeard = peers.values.filter { $0.role == .worker }.map(\.lastHeard).max()
         for (name, entry) in aggregators {
             guard let peer = peers[entry.peer] else { continue }
+            let others = aggregators.filter { $0.key != name }.compactMap { peers[$0.value.peer]?.lastHeard }
+            guard let freshest = others.isEmpty ? workersHeard : others.max(), now - freshest < limit * 0.75 else {
+                continue
+            }
             let silence = now - peer.lastHeard
             guard silence > limit else { continue }
             let busy = jobs.jobs.contains { job in

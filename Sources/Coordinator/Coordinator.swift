@@ -243,7 +243,9 @@ public actor Coordinator {
         connection.send(.control(.challenge(challenge)))
         tasks.spawn { [self] in
             do {
-                for try await frame in connection.inbound { await self.received(frame, from: id) }
+                // Heard when read, not when the actor gets to it: a coordinator busy with one peer's
+                // large message must not make the others look silent.
+                for try await frame in connection.inbound { await self.received(frame, from: id, at: .now) }
                 await self.lost(id, reason: "closed the connection")
             } catch {
                 await self.lost(id, reason: "\(error)")
@@ -262,13 +264,13 @@ public actor Coordinator {
         }
     }
 
-    private func received(_ frame: Frame, from id: Int) {
+    private func received(_ frame: Frame, from id: Int, at heard: ContinuousClock.Instant) {
         guard var peer = peers[id], !peer.rejected else { return }
         guard case .control(let message) = frame else {
             reject(id, .protocolViolation, "data chunk on the control plane")
             return
         }
-        peer.lastHeard = ContinuousClock.now
+        peer.lastHeard = max(peer.lastHeard, heard)
         peers[id] = peer
         guard let role = peer.role else {
             authenticate(id, peer, message)
@@ -443,9 +445,11 @@ public actor Coordinator {
             return
         }
         let hostCount = configuration.topology.hosts.count
-        guard let host = r.host ?? (r.rank < hostCount ? configuration.topology.hosts[r.rank].name : nil) else {
-            reject(peer, .configuration, "rank \(r.rank) names no host and topology \(configuration.topology.name) "
-                   + "has only \(hostCount) hosts")
+        let number = r.hostNumber ?? r.rank
+        guard let host = r.host ?? (number >= 0 && number < hostCount ? configuration.topology.hosts[number].name : nil)
+        else {
+            reject(peer, .configuration, "rank \(r.rank) names no host (host number \(number)) and topology "
+                   + "\(configuration.topology.name) has only \(hostCount) hosts")
             return
         }
         job.workers[r.rank] = Job.WorkerEntry(peer: peer, host: host, pid: r.pid, ringEndpoint: r.ringEndpoint)
@@ -740,7 +744,10 @@ public actor Coordinator {
             }
         }
         let validated = reports.values.allSatisfy { $0.input != .none }
-        guard validated, let tree = job.tree(forOp: first.opSeq), let streaming = job.streaming else {
+        // An operation every rank finished while a recovery is under way ran wholly on the tree the
+        // recovery leaves (the new one serves nobody until the resume).
+        guard validated, let tree = job.recovery?.oldTree ?? job.tree(forOp: first.opSeq),
+              let streaming = job.streaming else {
             record.complete = true
             recordMetrics(job, record, outcome: "unchecked")
             job.complete(first.opSeq)

@@ -126,8 +126,11 @@ public struct WorkerRegistration: Sendable, Codable, Equatable {
     public var jobName: String
     public var rank: Int
     public var worldSize: Int
-    /// Host the rank runs on; nil = the topology's host number `rank`.
+    /// Host the rank runs on; nil = the topology's host number `hostNumber`, else number `rank`.
     public var host: String?
+    /// The topology's host number this rank runs on, for a client that knows its place (an MPI rank
+    /// of a split communicator sits on its world rank's host) but not the topology's names.
+    public var hostNumber: Int?
     public var pid: Int32
     /// Where the previous rank of the host ring connects to this one.
     public var ringEndpoint: Endpoint?
@@ -273,10 +276,15 @@ public struct JobStart: Sendable, Codable, Equatable {
 
 /// How an operation's inputs can be known to the coordinator for the host replay.
 public enum InputSource: Sendable, Codable, Equatable {
+    /// The largest input a rank ships for validation; a larger operation's result goes unchecked
+    /// (its result says so) rather than overflow the control plane.
+    public static let maxShippedBytes = 8 << 20
+
     /// Generated from (seed, rank) by `InputGenerator`: the coordinator regenerates them.
     case generated(InputGenerator)
-    /// The application's own buffer; the bytes travel in the report (validation mode).
-    case shipped([UInt8])
+    /// The application's own buffer; the bytes travel in the report (base64 in the JSON), up to
+    /// `maxShippedBytes` (a control frame holds 16 MiB).
+    case shipped(Data)
     /// Not validated.
     case none
 }

@@ -12,6 +12,8 @@ public struct WorkerConfiguration: Sendable {
     public var worldSize: Int
     /// The topology host this rank runs on; nil = host number `rank`.
     public var host: String?
+    /// The topology's host number this rank runs on when `host` is nil (nil: number `rank`).
+    public var hostNumber: Int?
     /// An operation that makes no progress for this long fails, naming the missing chunks.
     public var operationTimeout: Duration
     /// Joining (registration, tree assignment, readiness barrier) fails after this long.
@@ -319,11 +321,13 @@ public final class Communicator {
                                                timeout: configuration.helloTimeout, logger: logger,
                                                continuation: continuation))
         }
-        control.send(.control(.registerWorker(WorkerRegistration(
+        var registration = WorkerRegistration(
             jobName: configuration.jobName, rank: rank, worldSize: configuration.worldSize, host: configuration.host,
             pid: getpid(), ringEndpoint: ring.listener?.endpoint,
             jobProof: JobSecret.proof(secret: configuration.jobSecret, jobName: configuration.jobName),
-            slotRequest: configuration.slotRequest))))
+            slotRequest: configuration.slotRequest)
+        registration.hostNumber = configuration.hostNumber
+        control.send(.control(.registerWorker(registration)))
         let assignment: WorkerAssignment
         switch try await awaitControl("the tree assignment (are all \(configuration.worldSize) ranks started?)") {
         case .assignWorker(let a): assignment = a
@@ -462,10 +466,14 @@ public final class Communicator {
         opSeq += 1
         let seq = opSeq
         let size = dtype.size
-        // Inputs travel to the coordinator before an in-place result overwrites them.
-        var shipped: [UInt8] = []
-        if validation == .shipInput, contributes, count > 0, let send {
-            shipped = Array(UnsafeRawBufferPointer(start: send, count: count * size))
+        // Inputs travel to the coordinator before an in-place result overwrites them; one too large
+        // for the control plane leaves the operation unchecked (bitExact nil), never wrongly checked.
+        var validation = validation
+        var shipped = Data()
+        if validation == .shipInput, count * size > InputSource.maxShippedBytes {
+            validation = .none
+        } else if validation == .shipInput, contributes, count > 0, let send {
+            shipped = Data(bytes: send, count: count * size)
         }
         let call = Call(collective: collective, dtype: dtype, op: op, count: count, root: root, seq: seq,
                         contributes: contributes, receives: receives)

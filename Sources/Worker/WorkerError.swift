@@ -25,6 +25,12 @@ public enum WorkerError: Error, CustomStringConvertible {
         }
     }
 
+    /// The caller's mistake (bad count, buffer, root), not the fabric's.
+    public var isArgumentError: Bool {
+        if case .invalidArgument = self { return true }
+        return false
+    }
+
     /// The ranks the failure names, if any (mismatch culprits, missing ranks).
     public var ranks: [Int] {
         if case .remote(let r) = self { return r.ranks }

@@ -71,6 +71,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         lineBufferStandardOutput()
+        ParentWatch.startIfRequested()
         let topology = try loadTopology(config, command: "serve")
         let served = try servedSwitches(topology)
         let faults = try faultOptions.plan(topology: topology, aggregators: served, worldSize: nil)

@@ -12,5 +12,5 @@ struct Tributary: AsyncParsableCommand {
             """,
         subcommands: [LaunchCommand.self, ServeCommand.self, JobsCommand.self, StatusCommand.self, CoordinatorCommand.self, AggregatorCommand.self, WorkerCommand.self,
                       TopoCommand.self, BenchCommand.self, LimitsCommand.self, FabricCommand.self,
-                      DoctorCommand.self, StreamCommand.self])
+                      DoctorCommand.self, StreamCommand.self, MpirunCommand.self])
 }

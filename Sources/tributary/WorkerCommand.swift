@@ -127,8 +127,11 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Slots the job asks for at each switch (default: the fabric's per-job quota).")
     var slots: Int?
 
-    @Option(help: "Job name; ranks naming the same job form one communicator.")
-    var job: String = "default"
+    @Option(name: .customLong("job"), help: "Job name; ranks naming the same job form one communicator (default: $TRIBUTARY_JOB, the launcher's job id, else `default`).")
+    var jobName: String?
+
+    /// The job's name: given, or one every rank of this launch derives alike.
+    var job: String { jobName ?? LaunchEnvironment.jobName() ?? "default" }
 
     @Option(help: "Topology host this rank runs on (default: host number <rank>).")
     var host: String?
@@ -147,7 +150,13 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var faultOptions: FaultOptions
 
     func run() async throws {
-        let (rank, size) = try LaunchEnvironment.rankAndSize(rank: rank, size: size)
+        let placed: (rank: Int, size: Int)
+        do {
+            placed = try LaunchEnvironment.rankAndSize(rank: self.rank, size: self.size)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let (rank, size) = placed
         // Inside a fabric (`fabric exec`), the host and its data address come from the environment.
         let environment = ProcessInfo.processInfo.environment
         let host = self.host ?? environment[FabricExec.nodeVariable]

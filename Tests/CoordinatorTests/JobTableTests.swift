@@ -1,3 +1,4 @@
+import Foundation
 @testable import Coordinator
 import Testing
 import TributaryCore
@@ -39,7 +40,7 @@ import TributaryCore
         let job = Self.job(9, "long")
         for seq in UInt64(1)...3 {
             let report = OperationReport(job: 9, rank: 0, opSeq: seq, collective: .allreduce, dtype: .f32, op: .sum,
-                                         count: 4, root: 0, input: .shipped([UInt8](repeating: 1, count: 16)),
+                                         count: 4, root: 0, input: .shipped(Data(repeating: 1, count: 16)),
                                          chunkDigests: [1], seconds: 0.5, path: "in-network", transport: "tcp")
             let record = OpRecord(first: report)
             record.reports[0] = report

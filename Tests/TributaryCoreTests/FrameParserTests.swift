@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TributaryCore
 
@@ -69,10 +70,10 @@ import Testing
     /// A control frame of a few hundred KiB (shipped input), fed one byte at a time.
     @Test func largeControlFrameDripFed() throws {
         var rng = SplitMix64(seed: 11)
-        let input = (0..<60_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let input = (0..<120_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let message = ControlMessage.opReport(OperationReport(
             job: 1, rank: 0, opSeq: 1, collective: .allreduce, dtype: .u8, op: .sum, count: input.count, root: 0,
-            input: .shipped(input), chunkDigests: [1, 2], seconds: 0.1, path: "in-network", transport: "tcp"))
+            input: .shipped(Data(input)), chunkDigests: [1, 2], seconds: 0.1, path: "in-network", transport: "tcp"))
         let stream = WireFormat.encode(.control(message))
         #expect(stream.count > 150_000)
         var parser = FrameParser()

@@ -33,7 +33,7 @@ enum FuzzSeeds {
             path: "in-network", transport: "tcp", bytesSent: 18, bytesReceived: 18))),
         ("op-report-shipped", .opReport(OperationReport(
             job: 1, rank: 2, opSeq: 4, collective: .allreduce, dtype: .u8, op: .bxor, count: 3, root: 0,
-            input: .shipped([1, 2, 255]), chunkDigests: [7], seconds: 1e-6, path: "host fallback: one rank",
+            input: .shipped(Data([1, 2, 255])), chunkDigests: [7], seconds: 1e-6, path: "host fallback: one rank",
             transport: "inproc", algorithm: .ring))),
         ("verdict", .verdict(Verdict(job: 1, opSeq: 3, rank: 2, bitExact: false,
                                      detail: "rank 2 chunk 0 element 5: 0x7fc00000 vs 0x7fc00001"))),

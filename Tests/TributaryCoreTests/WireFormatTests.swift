@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TributaryCore
 
@@ -34,7 +35,7 @@ import Testing
                                   root: 1, input: .generated(InputGenerator(seed: 5, specials: true)),
                                   chunkDigests: [1, UInt64.max], seconds: 0.5, path: "in-network", transport: "tcp")),
         .opReport(OperationReport(job: 1, rank: 2, opSeq: 3, collective: .allreduce, dtype: .u8, op: .bxor, count: 2,
-                                  root: 0, input: .shipped([1, 2]), chunkDigests: [], seconds: 0, path: "p",
+                                  root: 0, input: .shipped(Data([1, 2])), chunkDigests: [], seconds: 0, path: "p",
                                   transport: "inproc")),
         .error(ErrorReport(kind: .collectiveMismatch, job: 1, opSeq: 2, ranks: [3, 5], reporter: "aggregator leaf0",
                            message: "m")),

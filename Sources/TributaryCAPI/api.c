@@ -1,0 +1,1 @@
+/* The C API is implemented in Swift (Sources/TributaryC); this target only carries tributary.h. */

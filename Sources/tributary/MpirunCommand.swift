@@ -1,0 +1,146 @@
+import ArgumentParser
+import Authentication
+import Foundation
+import TributaryCore
+
+/// `tributary mpirun`: the one command that runs an unmodified MPI program's collectives through
+/// the emulated switches. It attaches to the fabric named in the environment or starts one from
+/// `--config` (stopping it afterwards), preloads libtributary_mpi.so into every rank with the
+/// fabric's address, a fresh job name and job secret, and runs Open MPI's `mpirun`.
+struct MpirunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mpirun",
+        abstract: "Run an MPI program with its collectives through the emulated switches (Open MPI's mpirun + LD_PRELOAD).",
+        discussion: """
+            tributary mpirun -np 8 --config Configs/default.yaml -- ./my_mpi_program ARGS
+            Options this command does not know go to mpirun. Without --config the fabric is the running one named by \
+            $TRIBUTARY_FABRIC (`tributary serve --endpoint-file`). Rank 0 prints one line at MPI_Finalize: how many \
+            collectives ran in-network and which were passed to MPI, and why. libtributary_mpi.so is looked for \
+            beside this executable (scripts/build-clients puts it there) or at $TRIBUTARY_MPI_LIBRARY.
+            """)
+
+    @Option(help: "Start a fabric from this topology for the run (default: attach to $TRIBUTARY_FABRIC).")
+    var config: String?
+
+    @Flag(help: "Have the fabric check every result bit for bit against its host replay (slower).")
+    var validate = false
+
+    @Flag(help: "Fail instead of running on MPI alone when the fabric cannot be reached.")
+    var strict = false
+
+    @Option(help: "Open MPI's launcher.")
+    var mpirun: String = "mpirun"
+
+    @Argument(parsing: .allUnrecognized, help: "mpirun's options, then the program and its arguments.")
+    var arguments: [String] = []
+
+    func run() async throws {
+        lineBufferStandardOutput()
+        guard !arguments.isEmpty else {
+            throw ValidationError("no program: tributary mpirun -np N [--config FILE] -- PROGRAM ARGS")
+        }
+        let library = try Self.interpositionLibrary()
+        let supervisor: ProcessSupervisor?
+        let endpointPath: String
+        var stateDirectory: String?
+        if let config {
+            _ = try loadTopology(config, command: "mpirun")
+            let directory = FabricServer.makeTempDirectory("tributary-mpirun")
+            stateDirectory = directory
+            endpointPath = "\(directory)/fabric.json"
+            let serving = ProcessSupervisor(executable: selfExecutable(), logDirectory: directory)
+            supervisor = serving
+            try serving.start(name: "serve", arguments: [
+                "serve", "--config", config, "--endpoint-file", endpointPath, "--state-dir", "\(directory)/fabric",
+                "--no-metrics"])
+            try await Self.waitForEndpoint(endpointPath, serve: serving)
+        } else {
+            guard let named = ProcessInfo.processInfo.environment[FabricEndpoint.environmentVariable] else {
+                throw ValidationError("no fabric: give --config FILE to start one for this run, or set "
+                                      + "$\(FabricEndpoint.environmentVariable) to a running fabric's endpoint file")
+            }
+            endpointPath = named
+            supervisor = nil
+        }
+        defer {
+            supervisor?.stopAll()
+            if let stateDirectory { try? FileManager.default.removeItem(atPath: stateDirectory) }
+        }
+        let environment = ProcessInfo.processInfo.environment
+        var exported: [String: String] = [
+            FabricEndpoint.environmentVariable: endpointPath,
+            LaunchEnvironment.jobVariable: environment[LaunchEnvironment.jobVariable] ?? "mpirun-\(getpid())-\(Self.randomHex(4))",
+            JobSecret.environmentVariable: environment[JobSecret.environmentVariable] ?? Self.randomHex(32),
+        ]
+        if validate { exported["TRIBUTARY_VALIDATE"] = "1" }
+        if strict { exported["TRIBUTARY_MPI_STRICT"] = "1" }
+        for name in ["TRIBUTARY_TIMEOUT", "TRIBUTARY_LOG_LEVEL", "TRIBUTARY_CLIENT_KEY_FILE"] {
+            if let value = environment[name] { exported[name] = value }
+        }
+        var launcher = [mpirun]
+        if getuid() == 0 && !arguments.contains("--allow-run-as-root") { launcher.append("--allow-run-as-root") }
+        // Ranks beyond the cores are the point of an emulator on one machine.
+        if !arguments.contains("--oversubscribe") && !arguments.contains("--map-by") { launcher.append("--oversubscribe") }
+        // The ranks preload the shim; mpirun itself (no MPI program) does not.
+        let preload = ([library] + (environment["LD_PRELOAD"].map { [$0] } ?? [])).joined(separator: ":")
+        launcher += ["-x", "LD_PRELOAD=\(preload)"]
+        // The secret reaches the ranks through mpirun's environment, not its command line (which anyone can read).
+        for name in exported.keys.sorted() { launcher += ["-x", name] }
+        let program = arguments.first == "--" ? Array(arguments.dropFirst()) : arguments
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = launcher + program
+        process.environment = environment.merging(exported) { _, new in new }
+        let signals = SignalWatcher()
+        do {
+            try process.run()
+        } catch {
+            throw ValidationError("cannot run \(mpirun): \(error) (scripts/setup installs openmpi-bin)")
+        }
+        while process.isRunning {
+            if let signal = signals.received {
+                kill(process.processIdentifier, signal)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.waitUntilExit()
+        if let supervisor, let (child, how) = supervisor.firstFailed() {
+            writeStderr("tributary mpirun: the fabric's \(child.name) \(how)\n" + supervisor.tail(child))
+        }
+        if process.terminationReason == .uncaughtSignal || process.terminationStatus != 0 {
+            throw ExitCode(process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus
+                               : process.terminationStatus)
+        }
+    }
+
+    /// libtributary_mpi.so: `$TRIBUTARY_MPI_LIBRARY`, else beside this executable.
+    static func interpositionLibrary() throws -> String {
+        let beside = URL(fileURLWithPath: selfExecutable()).deletingLastPathComponent()
+            .appendingPathComponent("libtributary_mpi.so").path
+        let path = ProcessInfo.processInfo.environment["TRIBUTARY_MPI_LIBRARY"] ?? beside
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw ValidationError("no MPI interposition library at \(path): run scripts/build-clients "
+                                  + "(with -c release for a release build), or set $TRIBUTARY_MPI_LIBRARY")
+        }
+        return path
+    }
+
+    /// Waits until `serve` has written the endpoint file (all its aggregators registered).
+    static func waitForEndpoint(_ path: String, serve: ProcessSupervisor) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !FileManager.default.fileExists(atPath: path) {
+            if let (child, how) = serve.firstFailed() {
+                throw ValidationError("the fabric did not start: \(child.name) \(how)\n" + serve.tail(child))
+            }
+            guard ContinuousClock.now < deadline else {
+                throw ValidationError("the fabric did not come up within 60 s; its log: \(serve.children.first?.logPath ?? "")")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    static func randomHex(_ bytes: Int) -> String {
+        (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+}
