@@ -303,6 +303,11 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
     return rc;
 }
 
+static void *leave(void *comm) {
+    tributary_finalize(comm);
+    return NULL;
+}
+
 int MPI_Finalize(void) {
     if (world_rank == 0) {
         unsigned long passed_total = 0;
@@ -317,20 +322,24 @@ int MPI_Finalize(void) {
                           passed[i].reason);
         fprintf(stderr, "%s\n", line);
     }
-    /* Leave every job (attributes of MPI_COMM_WORLD are not deleted by MPI_Finalize). */
+    /* Leave every job still joined, all at once: a rank leaving its jobs one by one could wait in
+     * one for a rank that is leaving another first. The states stay allocated (MPI may still run
+     * the attributes' delete callbacks in PMPI_Finalize; they find nothing left to leave). */
     PMPI_Barrier(MPI_COMM_WORLD);
-    if (keyval != MPI_KEYVAL_INVALID) {
-        void *value;
-        int found = 0;
-        PMPI_Comm_get_attr(MPI_COMM_WORLD, keyval, &value, &found);
-        if (found) PMPI_Comm_delete_attr(MPI_COMM_WORLD, keyval);
+    pthread_mutex_lock(&lock);
+    size_t live = 0;
+    for (comm_state *state = states; state; state = state->next) live += state->comm != NULL;
+    pthread_t *threads = calloc(live + 1, sizeof *threads);
+    size_t started = 0;
+    for (comm_state *state = states; state; state = state->next) {
+        if (!state->comm) continue;
+        if (pthread_create(&threads[started], NULL, leave, state->comm) == 0) started++;
+        else tributary_finalize(state->comm);
+        state->comm = NULL;
     }
-    while (states) {
-        comm_state *state = states;
-        states = state->next;
-        if (state->comm) tributary_finalize(state->comm);
-        free(state);
-    }
+    pthread_mutex_unlock(&lock);
+    for (size_t i = 0; i < started; i++) pthread_join(threads[i], NULL);
+    free(threads);
     return PMPI_Finalize();
 }
 
