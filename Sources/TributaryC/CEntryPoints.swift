@@ -39,7 +39,8 @@ private func outcome(_ body: () throws -> Void) -> tributary_result_t {
         let slot = lastError()
         free(slot.text)
         slot.text = strdup(text)
-        if ProcessInfo.processInfo.environment["TRIBUTARY_QUIET"] != "1" {
+        // Said only when asked: a caller that handles the error decides what its user sees.
+        if ProcessInfo.processInfo.environment["TRIBUTARY_DEBUG"] == "1" {
             FileHandle.standardError.write(Data("tributary: \(text)\n".utf8))
         }
         return code
