@@ -236,7 +236,9 @@ static tributary_comm *reducible(MPI_Comm comm, MPI_Datatype datatype, MPI_Op op
 static void make_identity(void) {
     const char *job = getenv("TRIBUTARY_JOB");
     if (world_rank == 0) {
-        if (job && *job) snprintf(world_job, sizeof world_job, "%s", job);
+        /* Its own name under the launch's: the program may also join $TRIBUTARY_JOB itself (the
+         * C library or Python package beside MPI). */
+        if (job && *job) snprintf(world_job, sizeof world_job, "%s.mpi", job);
         else {
             char host[64] = "host";
             gethostname(host, sizeof host - 1);

@@ -1,9 +1,12 @@
 """The Python package under a launcher (run by scripts/client-tests under `tributary mpirun`):
-every numpy dtype Tributary has, through every call, checked against numpy on the same data."""
+every numpy dtype Tributary has, through every call, checked against numpy on the same data. It
+imports mpi4py too (MPI_Init: the interposition library joins the launch's `.mpi` job) so the
+package and the MPI library share one process and one fabric, as in a real program."""
 
 import sys
 
 import numpy as np
+from mpi4py import MPI
 
 import tributary
 
@@ -44,6 +47,10 @@ def main() -> int:
                 if root_data.tobytes() != everyone[size - 1].tobytes():
                     failures.append(f"broadcast {np.dtype(dtype)} n={n}")
         comm.barrier()
+        both = np.array([rank], dtype=np.int64)
+        MPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, both, op=MPI.SUM)  # through the interposition library
+        if int(both[0]) != size * (size - 1) // 2:
+            failures.append(f"MPI allreduce beside the package gave {both[0]}")
         try:
             comm.allreduce(np.ones(3, np.float32), op="bxor")
             failures.append("bxor on float32 was accepted")
