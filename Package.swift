@@ -120,6 +120,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LaunchTests", dependencies: ["TributaryCore", "TributaryTestSupport"]),
+        // The C API's settings and entry points, called from Swift as C would (no fabric needed).
+        .testTarget(name: "TributaryCTests", dependencies: ["TributaryC", "TributaryCAPI", "TributaryCore"]),
         .testTarget(name: "TelemetryTests", dependencies: [
             "Telemetry", "TributaryCore", "TributaryTestSupport",
             .product(name: "Prometheus", package: "swift-prometheus"),

@@ -86,6 +86,25 @@ static int map_dtype(MPI_Datatype t, tributary_dtype_t *out) {
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (t == table[i].mpi) { *out = table[i].tributary; return 1; }
+    /* Types whose width depends on the ABI or the Fortran compiler: mapped by their size here. */
+    struct { MPI_Datatype mpi; int is_float, is_signed; } sized[] = {
+        {MPI_AINT, 0, 1}, {MPI_OFFSET, 0, 1}, {MPI_COUNT, 0, 1},
+        {MPI_INTEGER, 0, 1}, {MPI_INTEGER1, 0, 1}, {MPI_INTEGER4, 0, 1}, {MPI_INTEGER8, 0, 1},
+        {MPI_REAL, 1, 1}, {MPI_DOUBLE_PRECISION, 1, 1}, {MPI_REAL4, 1, 1}, {MPI_REAL8, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof sized / sizeof sized[0]; i++) {
+        int bytes = 0;
+        if (t != sized[i].mpi || sized[i].mpi == MPI_DATATYPE_NULL || PMPI_Type_size(t, &bytes) != MPI_SUCCESS) continue;
+        if (sized[i].is_float && (bytes == 4 || bytes == 8)) {
+            *out = bytes == 4 ? TRIBUTARY_FLOAT32 : TRIBUTARY_FLOAT64;
+            return 1;
+        }
+        if (!sized[i].is_float && (bytes == 1 || bytes == 4 || bytes == 8)) {
+            *out = bytes == 1 ? TRIBUTARY_INT8 : bytes == 4 ? TRIBUTARY_INT32 : TRIBUTARY_INT64;
+            return 1;
+        }
+        return 0;
+    }
     /* C types whose width depends on the ABI. */
     if (t == MPI_INT || t == MPI_UNSIGNED) {
         if (sizeof(int) != 4) return 0;

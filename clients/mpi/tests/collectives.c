@@ -231,6 +231,22 @@ static void movements(MPI_Comm comm, const char *cname, size_t n) {
     free(expect);
 }
 
+/* Types mapped by their size (Fortran's from C, MPI_AINT): served, and right. */
+static void sized_types(MPI_Comm comm) {
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int32_t integer[3] = {rank, -rank, 7}, isum[3];
+    MPI_Allreduce(integer, isum, 3, MPI_INTEGER, MPI_SUM, comm);
+    CHECK(isum[0] == size * (size - 1) / 2 && isum[1] == -isum[0] && isum[2] == 7 * size, "MPI_INTEGER sum");
+    double precision[2] = {rank * 0.5, -rank * 0.25}, pmax[2];
+    MPI_Allreduce(precision, pmax, 2, MPI_DOUBLE_PRECISION, MPI_MAX, comm);
+    CHECK(pmax[0] == (size - 1) * 0.5 && pmax[1] == 0, "MPI_DOUBLE_PRECISION max");
+    MPI_Aint address = (MPI_Aint)rank << 33, amax;
+    MPI_Allreduce(&address, &amax, 1, MPI_AINT, MPI_MAX, comm);
+    CHECK(amax == (MPI_Aint)(size - 1) << 33, "MPI_AINT max");
+}
+
 static void user_sum(void *in, void *inout, int *len, MPI_Datatype *type) {
     (void)type;
     for (int i = 0; i < *len; i++) ((int *)inout)[i] += ((int *)in)[i];
@@ -294,6 +310,7 @@ int main(int argc, char **argv) {
     }
     reductions(MPI_COMM_WORLD, "world", big, 0);
     movements(split, "split", big / 8);
+    sized_types(MPI_COMM_WORLD);
     passed_through(MPI_COMM_WORLD);
     MPI_Comm_free(&split);
     /* A communicator made after another was freed must not mix with anything earlier. */
