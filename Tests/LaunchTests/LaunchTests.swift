@@ -78,7 +78,10 @@ import Testing
     /// goes once the test has the run's output: tests leave no files behind. A `--log-dir` the
     /// test chose is its own to remove.
     static func removeLogDirectory(named output: String) {
-        for piece in output.components(separatedBy: "logs in ").dropFirst() {
+        // launch says `logs in DIR`, bench `# logs: DIR`.
+        let pieces = output.components(separatedBy: "logs in ").dropFirst()
+            + output.components(separatedBy: "# logs: ").dropFirst()
+        for piece in pieces {
             guard let path = piece.split(whereSeparator: { $0 == "\n" || $0 == " " || $0 == ";" }).first.map(String.init),
                   path.hasPrefix(NSTemporaryDirectory() + "tributary-launch-")
                     || path.hasPrefix(NSTemporaryDirectory() + "tributary-bench-")
@@ -226,6 +229,7 @@ import Testing
                 if !Self.waitFor(30, { !process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
                 process.waitUntilExit()
             }
+            Self.removeLogDirectory(named: (try? String(contentsOf: out, encoding: .utf8)) ?? "")
         }
         let banner = Self.waitFor(60) {
             ((try? String(contentsOf: out, encoding: .utf8)) ?? "").contains("logs in /tmp/tributary-launch-")

@@ -152,6 +152,7 @@ import TributaryTestSupport
             defer {
                 kill(target, SIGCONT)
                 for p in job where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+                _ = ServeTests.finish(job, seconds: 0)  // reaps the ranks and removes their logs
                 kill(serve.processIdentifier, SIGTERM)
             }
             let running = Self.status(endpoint, within: 30) { status in
