@@ -67,6 +67,12 @@ static int failed(MPI_Comm comm, const char *call, tributary_result_t rc) {
     return MPI_ERR_OTHER;
 }
 
+/* A call not served: counted by its reason; `result` is MPI's own run of it. */
+static int passed_to_mpi(const char *why, int result) {
+    count_passed(why);
+    return result;
+}
+
 /* The end of every served call: counted, or the failure handed to MPI's error handler. */
 static int finished(MPI_Comm comm, const char *call, tributary_result_t rc, const tributary_op_info *info) {
     if (rc != TRIBUTARY_SUCCESS) return failed(comm, call, rc);
@@ -295,7 +301,7 @@ static void start(void) {
     PMPI_Allreduce(&here, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     int strict = getenv("TRIBUTARY_MPI_STRICT") && strcmp(getenv("TRIBUTARY_MPI_STRICT"), "1") == 0;
     if (!all) {
-        if (world_rank == 0 || !here)
+        if (world_rank == 0) /* once for the job */
             fprintf(stderr, "tributary: rank %d: %s; every collective goes to MPI%s\n", world_rank,
                     here ? "another rank found no fabric" :
                     endpoint ? "cannot read the fabric endpoint file named by TRIBUTARY_FABRIC" :
@@ -369,10 +375,7 @@ int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype da
     tributary_dtype_t dtype;
     tributary_op_t top;
     tributary_comm *t = reducible(comm, datatype, op, &dtype, &top, &why);
-    if (!t) {
-        count_passed(why);
-        return PMPI_Allreduce(sendbuf, recvbuf, count, datatype, op, comm);
-    }
+    if (!t) return passed_to_mpi(why, PMPI_Allreduce(sendbuf, recvbuf, count, datatype, op, comm));
     tributary_op_info info;
     tributary_result_t rc = tributary_allreduce(t, sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf, recvbuf,
                                                 (size_t)count, dtype, top, &info);
@@ -385,10 +388,7 @@ int MPI_Reduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype datat
     tributary_dtype_t dtype;
     tributary_op_t top;
     tributary_comm *t = reducible(comm, datatype, op, &dtype, &top, &why);
-    if (!t) {
-        count_passed(why);
-        return PMPI_Reduce(sendbuf, recvbuf, count, datatype, op, root, comm);
-    }
+    if (!t) return passed_to_mpi(why, PMPI_Reduce(sendbuf, recvbuf, count, datatype, op, root, comm));
     tributary_op_info info;
     tributary_result_t rc = tributary_reduce(t, sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf, recvbuf, (size_t)count,
                                              dtype, top, root, &info);
@@ -400,10 +400,7 @@ int MPI_Bcast(void *buffer, int count, MPI_Datatype datatype, int root, MPI_Comm
     size_t size;
     tributary_comm *t = route(comm, &why);
     if (t && !named_size(datatype, &size)) { t = NULL; why = "derived datatype"; }
-    if (!t) {
-        count_passed(why);
-        return PMPI_Bcast(buffer, count, datatype, root, comm);
-    }
+    if (!t) return passed_to_mpi(why, PMPI_Bcast(buffer, count, datatype, root, comm));
     tributary_op_info info;
     tributary_result_t rc = tributary_broadcast(t, buffer, (size_t)count * size, TRIBUTARY_UINT8, root, &info);
     return finished(comm, "MPI_Bcast", rc, &info);
@@ -412,10 +409,7 @@ int MPI_Bcast(void *buffer, int count, MPI_Datatype datatype, int root, MPI_Comm
 int MPI_Barrier(MPI_Comm comm) {
     const char *why = NULL;
     tributary_comm *t = route(comm, &why);
-    if (!t) {
-        count_passed(why);
-        return PMPI_Barrier(comm);
-    }
+    if (!t) return passed_to_mpi(why, PMPI_Barrier(comm));
     tributary_op_info info;
     tributary_result_t rc = tributary_barrier(t, &info);
     return finished(comm, "MPI_Barrier", rc, &info);
@@ -427,10 +421,7 @@ int MPI_Reduce_scatter_block(const void *sendbuf, void *recvbuf, int recvcount, 
     tributary_dtype_t dtype;
     tributary_op_t top;
     tributary_comm *t = reducible(comm, datatype, op, &dtype, &top, &why);
-    if (!t) {
-        count_passed(why);
-        return PMPI_Reduce_scatter_block(sendbuf, recvbuf, recvcount, datatype, op, comm);
-    }
+    if (!t) return passed_to_mpi(why, PMPI_Reduce_scatter_block(sendbuf, recvbuf, recvcount, datatype, op, comm));
     /* In place, the whole input is in recvbuf and the block lands at its start. */
     tributary_op_info info;
     tributary_result_t rc = tributary_reduce_scatter(t, sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf, recvbuf,
@@ -444,10 +435,7 @@ int MPI_Reduce_scatter(const void *sendbuf, void *recvbuf, const int recvcounts[
     tributary_dtype_t dtype;
     tributary_op_t top;
     tributary_comm *t = reducible(comm, datatype, op, &dtype, &top, &why);
-    if (!t) {
-        count_passed(why);
-        return PMPI_Reduce_scatter(sendbuf, recvbuf, recvcounts, datatype, op, comm);
-    }
+    if (!t) return passed_to_mpi(why, PMPI_Reduce_scatter(sendbuf, recvbuf, recvcounts, datatype, op, comm));
     /* Blocks of differing sizes: the whole vector reduced, this rank's block kept. */
     int rank, size;
     PMPI_Comm_rank(comm, &rank);
@@ -480,10 +468,7 @@ int MPI_Allgather(const void *sendbuf, int sendcount, MPI_Datatype sendtype, voi
         t = NULL;
         why = "send and receive types differ";
     }
-    if (!t) {
-        count_passed(why);
-        return PMPI_Allgather(sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm);
-    }
+    if (!t) return passed_to_mpi(why, PMPI_Allgather(sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm));
     int rank;
     PMPI_Comm_rank(comm, &rank);
     size_t block = (size_t)recvcount * size;
