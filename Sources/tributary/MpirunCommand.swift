@@ -91,16 +91,28 @@ struct MpirunCommand: AsyncParsableCommand {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = launcher + program
         process.environment = environment.merging(exported) { _, new in new }
-        let signals = SignalWatcher()
         do {
             try process.run()
         } catch {
             throw ValidationError("cannot run \(mpirun): \(error) (scripts/setup installs openmpi-bin)")
         }
+        // Watched only once mpirun runs: the watcher ignores the signals it handles, and an ignored
+        // signal is inherited across exec — mpirun would then ignore the very signal passed on to it.
+        let signals = SignalWatcher()
+        var stopAt: ContinuousClock.Instant?
         while process.isRunning {
-            if let signal = signals.received {
+            if stopAt == nil, let signal = signals.received {
+                // mpirun is told; ranks blocked in the fabric are not in MPI's progress loop and may not
+                // notice it, so the fabric this command started stops too (their operations then fail).
+                // Whatever still runs after 10 s is killed: mpirun's ranks, then mpirun.
+                writeStderr("tributary mpirun: signal \(signal): stopping mpirun\(supervisor == nil ? "" : " and the fabric")")
                 kill(process.processIdentifier, signal)
-                break
+                supervisor?.stopAll()
+                stopAt = .now + .seconds(10)
+            }
+            if let stopAt, ContinuousClock.now > stopAt {
+                for rank in Self.children(of: process.processIdentifier) { kill(rank, SIGKILL) }
+                kill(process.processIdentifier, SIGKILL)
             }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -137,6 +149,18 @@ struct MpirunCommand: AsyncParsableCommand {
                 throw ValidationError("the fabric did not come up within 60 s; its log: \(serve.children.first?.logPath ?? "")")
             }
             try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Live children of `pid` (from each process's parent field in /proc).
+    static func children(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { candidate in
+            guard let stat = try? String(contentsOfFile: "/proc/\(candidate)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            // After the command's closing parenthesis: state, then the parent's pid.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == pid
         }
     }
 
