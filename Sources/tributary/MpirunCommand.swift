@@ -63,8 +63,16 @@ struct MpirunCommand: AsyncParsableCommand {
             supervisor = nil
         }
         defer {
-            supervisor?.stopAll()
-            if let stateDirectory { try? FileManager.default.removeItem(atPath: stateDirectory) }
+            // serve stops its switches and coordinator first (give it the time); a daemon that
+            // outlives it still exits on its own (its stdin closes) and may write a last log line,
+            // so the directory goes once nothing writes into it any more.
+            supervisor?.stopAll(grace: 10)
+            if let stateDirectory {
+                for _ in 0..<20 where FileManager.default.fileExists(atPath: stateDirectory) {
+                    try? FileManager.default.removeItem(atPath: stateDirectory)
+                    usleep(100_000)
+                }
+            }
         }
         let environment = ProcessInfo.processInfo.environment
         var exported: [String: String] = [
@@ -107,7 +115,7 @@ struct MpirunCommand: AsyncParsableCommand {
                 // Whatever still runs after 10 s is killed: mpirun's ranks, then mpirun.
                 writeStderr("tributary mpirun: signal \(signal): stopping mpirun\(supervisor == nil ? "" : " and the fabric")")
                 kill(process.processIdentifier, signal)
-                supervisor?.stopAll()
+                supervisor?.stopAll(grace: 10)
                 stopAt = .now + .seconds(10)
             }
             if let stopAt, ContinuousClock.now > stopAt {
