@@ -23,6 +23,15 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "RDMA receive (and send) buffers per connection, 260 KiB each: the peer's credits, how many pieces may be in flight (perftest's --rx-depth).")
     var rdmaReceiveBuffers: Int = 32
 
+    @Option(help: "Seconds an RDMA connection may take to resolve, route and connect (rdma_cm) before it fails naming the peer; soft-RoCE under emulation (the test VM) may need more than the default.")
+    var rdmaConnectTimeout: Int = 10
+
+    func validate() throws {
+        guard (1...3600).contains(rdmaConnectTimeout) else {
+            throw ValidationError("--rdma-connect-timeout takes 1 to 3600 seconds")
+        }
+    }
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -36,7 +45,7 @@ struct CommonOptions: ParsableArguments {
     /// RDMA settings: `launch` and `bench` hand the same to every aggregator and worker.
     func childTransportArguments(_ transport: TransportChoice, reason: String) -> [String] {
         ["--transport", transport.rawValue, "--transport-reason", reason, "--rdma-operation", rdmaOperation.rawValue,
-         "--rdma-receive-buffers", "\(rdmaReceiveBuffers)"]
+         "--rdma-receive-buffers", "\(rdmaReceiveBuffers)", "--rdma-connect-timeout", "\(rdmaConnectTimeout)"]
     }
 
     /// The data-plane transport for a process whose data address is `dataAddress`, and why.
@@ -48,7 +57,8 @@ struct CommonOptions: ParsableArguments {
         case .rdma:
             guard rdmaReceiveBuffers >= 4 else { throw ValidationError("--rdma-receive-buffers must be at least 4") }
             return (RDMATransport(localName: localName, configuration: .init(
-                        receiveBufferCount: rdmaReceiveBuffers, sendBufferCount: rdmaReceiveBuffers, operation: rdmaOperation)),
+                        receiveBufferCount: rdmaReceiveBuffers, sendBufferCount: rdmaReceiveBuffers,
+                        connectTimeout: .seconds(rdmaConnectTimeout), operation: rdmaOperation)),
                     reason + ", \(rdmaOperation.rawValue)")
         default: return (TCPTransport(localName: localName), reason)
         }
