@@ -98,9 +98,7 @@ private func report(_ result: OperationResult, _ info: UnsafeMutablePointer<trib
 @_cdecl("tributary_config_init")
 public func tributaryConfigInit(_ config: UnsafeMutablePointer<tributary_config>?) {
     guard let config else { return }
-    config.pointee = tributary_config(endpoint_file: nil, coordinator: nil, client_key_file: nil, job: nil,
-                                      job_secret: nil, rank: -1, size: -1, host: nil, host_number: -1,
-                                      timeout_seconds: -1, validate: -1)
+    config.pointee = .unset
 }
 
 @_cdecl("tributary_init")

@@ -83,6 +83,15 @@ struct CAPIError: Error, CustomStringConvertible {
     }
 }
 
+extension tributary_config {
+    /// Every field left to the environment (what `tributary_config_init` writes).
+    static var unset: tributary_config {
+        tributary_config(endpoint_file: nil, coordinator: nil, client_key_file: nil, job: nil,
+                         job_secret: nil, rank: -1, size: -1, host: nil, host_number: -1, timeout_seconds: -1,
+                         validate: -1)
+    }
+}
+
 /// The settings a communicator joins with, after the C config and the environment are merged.
 struct JoinSettings {
     var configuration: WorkerConfiguration
@@ -95,9 +104,7 @@ struct JoinSettings {
         func text(_ pointer: UnsafePointer<CChar>?) -> String? {
             pointer.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         }
-        let given = config ?? tributary_config(endpoint_file: nil, coordinator: nil, client_key_file: nil, job: nil,
-                                               job_secret: nil, rank: -1, size: -1, host: nil, host_number: -1,
-                                               timeout_seconds: -1, validate: -1)
+        let given = config ?? .unset
         let rankAndSize: (rank: Int, size: Int)
         do {
             rankAndSize = try LaunchEnvironment.rankAndSize(rank: given.rank >= 0 ? Int(given.rank) : nil,
@@ -108,14 +115,10 @@ struct JoinSettings {
         }
         var endpoint: FabricEndpoint?
         if let path = text(given.endpoint_file) ?? environment[FabricEndpoint.environmentVariable] {
-            guard let contents = FileManager.default.contents(atPath: path) else {
-                throw CAPIError(TRIBUTARY_ERROR_NO_FABRIC, "cannot read fabric endpoint file \(path) "
-                                + "(is `tributary serve` running?)")
-            }
             do {
-                endpoint = try JSONDecoder().decode(FabricEndpoint.self, from: contents)
+                endpoint = try FabricEndpoint.read(path)
             } catch {
-                throw CAPIError(TRIBUTARY_ERROR_NO_FABRIC, "\(path) is not a fabric endpoint file: \(error)")
+                throw CAPIError(TRIBUTARY_ERROR_NO_FABRIC, error.description)
             }
         }
         var coordinator = endpoint?.coordinator
@@ -130,7 +133,7 @@ struct JoinSettings {
                             + "to the endpoint file `tributary serve --endpoint-file` writes, or give endpoint_file "
                             + "or coordinator and client_key_file")
         }
-        guard let keyFile = text(given.client_key_file) ?? environment["TRIBUTARY_CLIENT_KEY_FILE"]
+        guard let keyFile = text(given.client_key_file) ?? environment[FabricEndpoint.clientKeyVariable]
             ?? endpoint?.clientKeyFile else {
             throw CAPIError(TRIBUTARY_ERROR_NO_FABRIC, "no client key: give client_key_file or an endpoint file")
         }
@@ -152,10 +155,10 @@ struct JoinSettings {
         }
         let timeout = given.timeout_seconds > 0 ? Int(given.timeout_seconds)
             : environment["TRIBUTARY_TIMEOUT"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? 60
-        let address = environment["TRIBUTARY_DATA_ADDRESS"] ?? "127.0.0.1"
+        let address = environment[FabricEndpoint.dataAddressVariable] ?? "127.0.0.1"
         var configuration = WorkerConfiguration(
             coordinator: coordinator, jobName: job, rank: rankAndSize.rank, worldSize: rankAndSize.size,
-            host: text(given.host) ?? environment["TRIBUTARY_NODE"], clientKey: key, jobSecret: secret,
+            host: text(given.host) ?? environment[FabricEndpoint.nodeVariable], clientKey: key, jobSecret: secret,
             operationTimeout: .seconds(timeout), joinTimeout: .seconds(timeout),
             ringListen: Endpoint(host: address, port: 0), transportReason: "tcp (C library)")
         configuration.hostNumber = given.host_number >= 0 ? Int(given.host_number) : nil

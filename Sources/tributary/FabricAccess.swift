@@ -27,7 +27,7 @@ struct ClientOptions: ParsableArguments {
             throw ValidationError("no fabric named: give --fabric-endpoint FILE (from `tributary serve --endpoint-file`), "
                                   + "set $\(FabricEndpoint.environmentVariable), or give --coordinator and --client-key-file")
         }
-        guard let keyFile = clientKeyFile ?? environment["TRIBUTARY_CLIENT_KEY_FILE"] ?? endpoint?.clientKeyFile else {
+        guard let keyFile = clientKeyFile ?? environment[FabricEndpoint.clientKeyVariable] ?? endpoint?.clientKeyFile else {
             throw ValidationError("no client key: give --client-key-file or an endpoint file (`tributary serve` writes both)")
         }
         do {
@@ -38,13 +38,10 @@ struct ClientOptions: ParsableArguments {
     }
 
     static func readEndpoint(_ path: String) throws -> FabricEndpoint {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read fabric endpoint file \(path) (is `tributary serve` running?)")
-        }
         do {
-            return try JSONDecoder().decode(FabricEndpoint.self, from: data)
+            return try FabricEndpoint.read(path)
         } catch {
-            throw ValidationError("fabric endpoint file \(path) is not an endpoint file: \(error)")
+            throw ValidationError(error.description)
         }
     }
 }

@@ -193,8 +193,8 @@ struct FabricExec: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec", abstract: "Run a command in a host's (or switch's) namespace of a running fabric (as root).")
 
-    static let nodeVariable = "TRIBUTARY_NODE"
-    static let dataAddressVariable = "TRIBUTARY_DATA_ADDRESS"
+    static let nodeVariable = FabricEndpoint.nodeVariable
+    static let dataAddressVariable = FabricEndpoint.dataAddressVariable
     static let stateVariable = "TRIBUTARY_FABRIC_STATE"
 
     @Option(help: "Topology file.") var config: String = "Configs/default.yaml"
