@@ -40,9 +40,22 @@ struct MpirunCommand: AsyncParsableCommand {
             throw ValidationError("no program: tributary mpirun -np N [--config FILE] -- PROGRAM ARGS")
         }
         let library = try Self.interpositionLibrary()
-        let supervisor: ProcessSupervisor?
-        let endpointPath: String
+        var supervisor: ProcessSupervisor?
         var stateDirectory: String?
+        // Registered before serve starts: a fabric that never comes up is stopped and its directory goes too.
+        defer {
+            // serve stops its switches and coordinator first (give it the time); a daemon that
+            // outlives it still exits on its own (its stdin closes) and may write a last log line,
+            // so the directory goes once nothing writes into it any more.
+            supervisor?.stopAll(grace: 10)
+            if let stateDirectory {
+                for _ in 0..<20 where FileManager.default.fileExists(atPath: stateDirectory) {
+                    try? FileManager.default.removeItem(atPath: stateDirectory)
+                    usleep(100_000)
+                }
+            }
+        }
+        let endpointPath: String
         if let config {
             _ = try loadTopology(config, command: "mpirun")
             let directory = FabricServer.makeTempDirectory("tributary-mpirun")
@@ -60,19 +73,6 @@ struct MpirunCommand: AsyncParsableCommand {
                                       + "$\(FabricEndpoint.environmentVariable) to a running fabric's endpoint file")
             }
             endpointPath = named
-            supervisor = nil
-        }
-        defer {
-            // serve stops its switches and coordinator first (give it the time); a daemon that
-            // outlives it still exits on its own (its stdin closes) and may write a last log line,
-            // so the directory goes once nothing writes into it any more.
-            supervisor?.stopAll(grace: 10)
-            if let stateDirectory {
-                for _ in 0..<20 where FileManager.default.fileExists(atPath: stateDirectory) {
-                    try? FileManager.default.removeItem(atPath: stateDirectory)
-                    usleep(100_000)
-                }
-            }
         }
         let environment = ProcessInfo.processInfo.environment
         var exported: [String: String] = [
@@ -82,7 +82,7 @@ struct MpirunCommand: AsyncParsableCommand {
         ]
         if validate { exported["TRIBUTARY_VALIDATE"] = "1" }
         if strict { exported["TRIBUTARY_MPI_STRICT"] = "1" }
-        for name in ["TRIBUTARY_TIMEOUT", "TRIBUTARY_LOG_LEVEL", "TRIBUTARY_CLIENT_KEY_FILE"] {
+        for name in ["TRIBUTARY_TIMEOUT", "TRIBUTARY_LOG_LEVEL", FabricEndpoint.clientKeyVariable] {
             if let value = environment[name] { exported[name] = value }
         }
         var launcher = [mpirun]
@@ -154,7 +154,9 @@ struct MpirunCommand: AsyncParsableCommand {
                 throw ValidationError("the fabric did not start: \(child.name) \(how)\n" + serve.tail(child))
             }
             guard ContinuousClock.now < deadline else {
-                throw ValidationError("the fabric did not come up within 60 s; its log: \(serve.children.first?.logPath ?? "")")
+                // The run's directory goes with the error: the log's last lines travel in it.
+                let log = serve.children.first.map { serve.tail($0) } ?? ""
+                throw ValidationError("the fabric did not come up within 60 s; serve's log ends:\n\(log)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
