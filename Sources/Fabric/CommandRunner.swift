@@ -2,9 +2,9 @@ import Foundation
 
 /// Runs `ip`, `tc` and `sysctl` as child processes (argv arrays, never a shell).
 ///
-/// Waits through `terminationHandler` and a semaphore rather than `Process.waitUntilExit()`, which on
+/// Waits with `waitpid` once the child's output is read (not `Process.waitUntilExit()`, which on
 /// Linux polls the run loop every 50 ms: with tens of commands per `up`, that polling alone would
-/// cost seconds. Batch input goes through a temporary file (`-batch <file>`), so a tool that exits
+/// cost seconds). Batch input goes through a temporary file (`-batch <file>`), so a tool that exits
 /// early can never leave us blocked on, or killed by (SIGPIPE), a full pipe.
 enum CommandRunner {
     struct Output: Sendable {
@@ -31,39 +31,107 @@ enum CommandRunner {
             if let i = arguments.firstIndex(of: "-batch"), i + 1 < arguments.count { arguments[i + 1] = path }
         }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: resolve(argv[0]))
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["LC_ALL"] = "C"
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        do {
-            try process.run()
-        } catch {
-            throw FabricError.launchFailed(command: argv, reason: "\(error)")
-        }
+        let child = try Spawned(resolve(argv[0]), arguments: arguments, environment: environment, command: argv)
         let errors = Collected()
-        let errorReader = err.fileHandleForReading
         let drained = DispatchSemaphore(value: 0)
         // A thread of its own, not a dispatch queue: blocking reads from many concurrent commands
         // would starve libdispatch's pool, which grows only slowly (seconds) on Linux.
         Thread.detachNewThread {
-            errors.set(errorReader.readDataToEndOfFile())
+            errors.set(Spawned.readAll(child.stderr))
             drained.signal()
         }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stdout = Spawned.readAll(child.stdout)
         drained.wait()
-        exited.wait()
-        return Output(status: process.terminationStatus,
-                      stdout: String(decoding: stdout, as: UTF8.self),
+        return Output(status: child.wait(), stdout: String(decoding: stdout, as: UTF8.self),
                       stderr: String(decoding: errors.get(), as: UTF8.self))
+    }
+
+    /// A child started with posix_spawn, its stdout and stderr on pipes, stdin /dev/null.
+    ///
+    /// Not Foundation's `Process`: on Linux its `run()` over-reads `/proc/self/fd` directory entries
+    /// while it closes the child's descriptors and crashes now and then (SIGSEGV in memcpy under
+    /// `Process.run`, swiftlang/swift-corelibs-foundation#5472, fixed after this toolchain), which
+    /// the hundreds of `ip` commands of a large fabric, run four at a time, hit in CI. The pipes are
+    /// made close-on-exec, so a child inherits only its own ends (as 1 and 2), never another's.
+    private struct Spawned {
+        let pid: pid_t
+        let stdout: Int32
+        let stderr: Int32
+
+        init(_ path: String, arguments: [String], environment: [String: String], command: [String]) throws {
+            var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+            guard Self.closeOnExecPipe(&out) == 0 else {
+                throw FabricError.launchFailed(command: command, reason: "pipe2: \(String(cString: strerror(errno)))")
+            }
+            guard Self.closeOnExecPipe(&err) == 0 else {
+                let reason = String(cString: strerror(errno))
+                close(out[0]); close(out[1])
+                throw FabricError.launchFailed(command: command, reason: "pipe2: \(reason)")
+            }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+            let argv = ([path] + arguments).map { strdup($0) } + [nil]
+            let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+            defer {
+                argv.forEach { free($0) }
+                envp.forEach { free($0) }
+            }
+            var pid: pid_t = 0
+            let status = posix_spawn(&pid, path, &actions, nil, argv, envp)
+            close(out[1])
+            close(err[1])
+            guard status == 0 else {
+                close(out[0]); close(err[0])
+                throw FabricError.launchFailed(command: command, reason: "posix_spawn \(path): \(String(cString: strerror(status)))")
+            }
+            self.pid = pid
+            self.stdout = out[0]
+            self.stderr = err[0]
+        }
+
+        /// pipe2(O_CLOEXEC): atomic, so a command spawned meanwhile on another thread never inherits
+        /// these ends (Glibc's module map leaves pipe2 out; it is looked up once).
+        private static func closeOnExecPipe(_ fds: inout [Int32]) -> Int32 {
+            typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+            guard let pipe2 = Self.pipe2.symbol else {
+                guard pipe(&fds) == 0 else { return -1 }
+                for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+                return 0
+            }
+            return unsafeBitCast(pipe2, to: Pipe2.self)(&fds, O_CLOEXEC)
+        }
+
+        private struct Symbol: @unchecked Sendable { let symbol: UnsafeMutableRawPointer? }  // a code address, never written
+        private static let pipe2 = Symbol(symbol: dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2"))
+
+        /// Everything `fd` yields until EOF; closes it.
+        static func readAll(_ fd: Int32) -> Data {
+            defer { close(fd) }
+            var data = Data()
+            var buffer = [UInt8](repeating: 0, count: 16 << 10)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    data.append(contentsOf: buffer[..<n])
+                } else if n == 0 || errno != EINTR {
+                    return data
+                }
+            }
+        }
+
+        /// The exit status (128 + signal for a child killed by one, as a shell reports it).
+        func wait() -> Int32 {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let signal = status & 0x7f
+            return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        }
     }
 
     /// Runs `argv` and returns its stdout; a non-zero exit is a `FabricError.commandFailed`.
