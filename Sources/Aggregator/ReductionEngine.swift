@@ -140,7 +140,21 @@ public final class ReductionEngine {
             case .broadcast:
                 // Exactly one subtree holds the root; the others grant credit with empty chunks.
                 if !data.isEmpty { slot.accumulator = data }
-            case .allreduce, .reduce, .barrier:
+            case .allGather:
+                // Subtrees owning no block in the chunk grant credit; the others' zero-padded
+                // blocks are disjoint, so OR joins them bit for bit (x | 0 == x, NaN and −0 too).
+                if slot.accumulator.isEmpty {
+                    slot.accumulator = data
+                } else if !data.isEmpty {
+                    let bytes = slot.accumulator.count
+                    guard data.count == bytes else { break }  // caught by the length check in `complete`
+                    slot.accumulator.withUnsafeMutableBytes { acc in
+                        data.withUnsafeBytes { src in
+                            Reduction.combine(.bor, .u8, into: acc.baseAddress!, from: src.baseAddress!, count: bytes)
+                        }
+                    }
+                }
+            case .allreduce, .reduce, .barrier, .reduceScatter:
                 if i == 0 {
                     slot.accumulator = data
                 } else if !data.isEmpty {
@@ -162,14 +176,26 @@ public final class ReductionEngine {
         header.origin = origin
         header.flags = []
         header.payloadLength = UInt32(slot.accumulator.count)
-        if header.collective == .broadcast && slot.accumulator.isEmpty && header.elementCount > 0 {
-            // A subtree without the root only grants credit upward; the root's subtree must carry data.
-            let holdsRoot = assignment.childRanks.contains { $0.contains(Int(header.root)) }
-            if holdsRoot || isRoot {
-                return [.fail(violation(header, "broadcast chunk \(header.chunkIndex) reached "
-                                        + "\(assignment.switchName) without the root's data", ranks: [Int(header.root)]))]
+        if (header.collective == .broadcast || header.collective == .allGather) && header.elementCount > 0 {
+            // A subtree without a contributor only grants credit upward; one with a contributor
+            // must carry the chunk's data, whole.
+            let range = Int(header.elementOffset)..<(Int(header.elementOffset) + Int(header.elementCount))
+            let contributors = header.collective.contributors(of: range, root: Int(header.root),
+                                                              worldSize: Int.max / 2)
+            let below = assignment.childRanks.flatMap { $0 }.filter { contributors.contains($0) }
+            let whole = Int(header.elementCount) * header.dtype.size
+            if slot.accumulator.isEmpty {
+                if !below.isEmpty || isRoot {
+                    return [.fail(violation(header, "\(header.collective) chunk \(header.chunkIndex) reached "
+                                            + "\(assignment.switchName) without the data of rank "
+                                            + "\(RankList.format(below.isEmpty ? Array(contributors.prefix(8)) : below))",
+                                            ranks: below))]
+                }
+                header.flags = [.empty]
+            } else if slot.accumulator.count != whole {
+                return [.fail(violation(header, "\(header.collective) chunk \(header.chunkIndex) carries "
+                                        + "\(slot.accumulator.count) bytes, expected \(whole)", ranks: below))]
             }
-            header.flags = [.empty]
         }
         if !isRoot {
             return [.sendUp(.chunk(header, payload: slot.accumulator))]
@@ -193,12 +219,16 @@ public final class ReductionEngine {
         return down(header: h, payload: payload)
     }
 
-    /// Fans a result out to the children; for `reduce`, only the subtree holding the root gets data.
+    /// Fans a result out to the children; for `reduce`, only the subtree holding the root gets
+    /// data, for `reduce-scatter` only the subtrees whose ranks' blocks overlap the chunk.
     private func down(header: ChunkHeader, payload: [UInt8]) -> [EngineAction] {
         var actions: [EngineAction] = []
         actions.reserveCapacity(fanIn)
+        let range = Int(header.elementOffset)..<(Int(header.elementOffset) + Int(header.elementCount))
+        let receivers = header.collective.receivers(of: range, root: Int(header.root), worldSize: Int.max / 2)
         for child in 0..<fanIn {
-            if header.collective == .reduce && !ranks(ofChild: child).contains(Int(header.root))
+            if (header.collective == .reduce || header.collective == .reduceScatter)
+                && !ranks(ofChild: child).contains(where: { receivers.contains($0) })
                 && !header.flags.contains(.empty) {
                 var empty = header
                 empty.flags.insert(.empty)

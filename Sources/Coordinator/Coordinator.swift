@@ -812,19 +812,22 @@ public actor Coordinator {
     private func conclude(_ job: Job, _ record: OpRecord, expected: [UInt64]) {
         let first = record.first
         for (rank, report) in record.reports {
-            let holds = first.count > 0 && (first.collective == .allreduce || first.collective == .broadcast
-                                            || (first.collective == .reduce && rank == first.root))
-            if !holds {
+            let held = record.replay?.pieces(heldBy: rank) ?? []
+            if held.isEmpty {
                 record.verdicts[rank] = Verdict(job: job.id, opSeq: first.opSeq, rank: rank, bitExact: true, detail: "")
                 continue
             }
-            if report.chunkDigests.count != expected.count {
+            if report.chunkDigests.count != held.count || held.last! >= expected.count {
                 record.verdicts[rank] = Verdict(
                     job: job.id, opSeq: first.opSeq, rank: rank, bitExact: false,
-                    detail: "rank \(rank) reported \(report.chunkDigests.count) chunk digests, expected \(expected.count)")
+                    detail: "rank \(rank) reported \(report.chunkDigests.count) chunk digests, expected \(held.count)")
                 continue
             }
-            let bad = expected.indices.filter { expected[$0] != report.chunkDigests[$0] }
+            let pieces = record.replay?.pieces ?? []
+            var bad: [Int] = []
+            for (i, digest) in zip(held, report.chunkDigests) where expected[i] != digest && bad.last != pieces[i].chunk {
+                bad.append(pieces[i].chunk)
+            }
             if bad.isEmpty {
                 record.verdicts[rank] = Verdict(job: job.id, opSeq: first.opSeq, rank: rank, bitExact: true, detail: "")
             } else {
@@ -844,15 +847,23 @@ public actor Coordinator {
         let dtype = replay.dtype
         var detail = "rank \(d.rank): result digests differ from the host replay"
         outer: for (k, bytes) in zip(d.chunks, d.bytes) {
-            let expected = replay.expectedChunk(k)
+            // The part of chunk k this rank holds (all of it but for a reduce-scatter's block edges).
+            let pieces = replay.pieces
+            guard let piece = replay.pieces(heldBy: d.rank).map({ pieces[$0] }).first(where: { $0.chunk == k }) else {
+                continue
+            }
+            let whole = replay.expectedChunk(k)
+            let skip = (piece.range.lowerBound - replay.range(ofChunk: k).lowerBound) * dtype.size
+            let expected = Array(whole[skip..<(skip + piece.range.count * dtype.size)])
             let diff: Int? = expected.withUnsafeBytes { e in
                 bytes.withUnsafeBytes { g in dtype.firstDifference(g, e) }
             }
             if let i = diff {
-                let global = replay.range(ofChunk: k).lowerBound + i
+                let global = piece.range.lowerBound + i
                 let got = bytes.withUnsafeBytes { dtype.format($0.baseAddress!, index: i) }
                 let want = expected.withUnsafeBytes { dtype.format($0.baseAddress!, index: i) }
-                detail = "rank \(d.rank) chunk \(k) element \(i) (index \(global)): got \(got), expected \(want)"
+                detail = "rank \(d.rank) chunk \(k) element \(global - replay.range(ofChunk: k).lowerBound) "
+                    + "(index \(global)): got \(got), expected \(want)"
                 break outer
             } else if bytes.count != expected.count {
                 detail = "rank \(d.rank) chunk \(k): \(bytes.count) bytes, expected \(expected.count)"

@@ -66,6 +66,7 @@ public struct ChunkHeader: Sendable, Equatable, Hashable, CustomStringConvertibl
         public var description: String {
             "\(collective) \(dtype) \(op) count=\(totalCount) chunks=\(chunkCount) chunk-elements=\(elementCount)"
                 + (collective == .reduce || collective == .broadcast ? " root=\(root)" : "")
+                + (collective.isBlockwise ? " block=\(root)" : "")
         }
 
         /// Names the fields where `self` and `other` differ, e.g. `dtype f32 vs f64`.

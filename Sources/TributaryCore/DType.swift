@@ -114,6 +114,14 @@ public enum Collective: UInt8, Sendable, Codable, CaseIterable, CustomStringConv
     case reduce = 2
     case broadcast = 3
     case barrier = 4
+    /// Every rank's whole vector reduced; rank r receives only block r (`root` carries the block's
+    /// element count). The up path is an allreduce's; the down path sends each subtree only the
+    /// chunks that overlap its ranks' blocks.
+    case reduceScatter = 5
+    /// Rank r's block (`root` elements) becomes block r of every rank's vector. Each block travels
+    /// up once (a chunk only from the ranks whose blocks it overlaps, zero-padded, OR-folded) and
+    /// the whole vector comes down to everyone.
+    case allGather = 6
 
     public var description: String {
         switch self {
@@ -121,6 +129,33 @@ public enum Collective: UInt8, Sendable, Codable, CaseIterable, CustomStringConv
         case .reduce: return "reduce"
         case .broadcast: return "broadcast"
         case .barrier: return "barrier"
+        case .reduceScatter: return "reduce-scatter"
+        case .allGather: return "all-gather"
+        }
+    }
+
+    /// Reduce-scatter and all-gather: the operation's vector is `worldSize` blocks, one per rank,
+    /// and the header's `root` field carries the block's element count.
+    public var isBlockwise: Bool { self == .reduceScatter || self == .allGather }
+
+    /// The ranks that receive result data for the elements `range` of an operation (`root`: the
+    /// root rank, or the block count of a blockwise collective).
+    public func receivers(of range: Range<Int>, root: Int, worldSize: Int) -> Range<Int> {
+        switch self {
+        case .allreduce, .broadcast, .allGather: return 0..<worldSize
+        case .reduce: return root..<(root + 1)
+        case .barrier: return 0..<0
+        case .reduceScatter: return BlockLayout(blockCount: root, worldSize: worldSize).ranks(overlapping: range)
+        }
+    }
+
+    /// The ranks that send data (not only credit) for the elements `range`.
+    public func contributors(of range: Range<Int>, root: Int, worldSize: Int) -> Range<Int> {
+        switch self {
+        case .allreduce, .reduce, .reduceScatter: return 0..<worldSize
+        case .broadcast: return root..<(root + 1)
+        case .barrier: return 0..<0
+        case .allGather: return BlockLayout(blockCount: root, worldSize: worldSize).ranks(overlapping: range)
         }
     }
 }

@@ -49,16 +49,53 @@ public struct HostReplay: Sendable {
             return generate(rank: root, range: r)
         case .barrier:
             return []
-        case .allreduce, .reduce:
+        case .allGather:
+            // Each overlapping rank's block, read from its input at block-relative offsets; the
+            // fold is an OR of disjoint zero-padded blocks, so no order shows in the bits.
+            let blocks = BlockLayout(blockCount: root, worldSize: tree.worldSize)
+            var out = [UInt8](repeating: 0, count: bytes)
+            for rank in blocks.ranks(overlapping: r) {
+                let block = blocks.block(of: rank)
+                let piece = max(r.lowerBound, block.lowerBound)..<min(r.upperBound, block.upperBound)
+                out.withUnsafeMutableBytes { o in
+                    input(rank, piece.lowerBound - block.lowerBound, piece.count,
+                          o.baseAddress! + (piece.lowerBound - r.lowerBound) * dtype.size)
+                }
+            }
+            return out
+        case .allreduce, .reduce, .reduceScatter:
             if algorithm == .ring { return ringValue(range: r) }
             let folding = chunkTrees[k] ?? tree
             return value(of: .aggregator(name: folding.root), in: folding, range: r)
         }
     }
 
-    /// Digests of every chunk's expected result.
+    public var geometry: ChunkGeometry { ChunkGeometry(count: count, chunkElements: chunkElements) }
+
+    /// The stretches of the result ranks hold whole (`ChunkGeometry.resultPieces`).
+    public var pieces: [ResultPiece] { geometry.resultPieces(collective, root: root) }
+
+    /// Which of `pieces` `rank` holds: what its digests cover, in order.
+    public func pieces(heldBy rank: Int) -> [Int] {
+        geometry.resultPieces(collective, root: root, worldSize: tree.worldSize, heldBy: rank)
+    }
+
+    /// Digests of every piece's expected result, in `pieces` order.
     public func expectedDigests() -> [UInt64] {
-        (0..<chunkCount).map { k in expectedChunk(k).withUnsafeBytes { Digest.of($0) } }
+        var out: [UInt64] = []
+        var chunk = -1
+        var bytes: [UInt8] = []
+        for piece in pieces {
+            if piece.chunk != chunk {
+                chunk = piece.chunk
+                bytes = expectedChunk(chunk)
+            }
+            let at = (piece.range.lowerBound - range(ofChunk: chunk).lowerBound) * dtype.size
+            out.append(bytes.withUnsafeBytes {
+                Digest.of(UnsafeRawBufferPointer(rebasing: $0[at..<(at + piece.range.count * dtype.size)]))
+            })
+        }
+        return out
     }
 
     /// Ring order: segment j starts at rank j and gathers `x_{j+k} ⊕ acc` around the ring

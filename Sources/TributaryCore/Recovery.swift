@@ -48,9 +48,14 @@ public struct RecoveryState: Sendable, Codable, Equatable {
     /// Chunks of `opSeq` whose input this rank no longer has: the operation runs in place and a
     /// result was cut off half placed when the old leaf's connection ended.
     public var damaged: [Int]
+    /// Elements per chunk of `opSeq`: which ranks receive a reduce-scatter chunk's data depends on
+    /// where the chunk lies (0 for the other collectives, where it does not).
+    public var chunkElements: Int
     public init(job: UInt32, rank: Int, epoch: Int, opSeq: UInt64, finished: Bool, held: [Int], chunkCount: Int,
-                collective: Collective, root: Int, retainedOp: UInt64, retained: [Int], damaged: [Int] = []) {
+                collective: Collective, root: Int, retainedOp: UInt64, retained: [Int], damaged: [Int] = [],
+                chunkElements: Int = 0) {
         self.damaged = damaged
+        self.chunkElements = chunkElements
         self.job = job
         self.rank = rank
         self.epoch = epoch
@@ -147,18 +152,8 @@ public struct RecoveryPlan: Sendable, Equatable {
         }
     }
 
-    /// Ranks that receive result data for `collective` (all for allreduce and broadcast, the root
-    /// for reduce, none for a barrier).
     /// The most chunks an interrupted operation may have (1 Mi: 256 GiB in 256 KiB chunks).
     public static let maxChunks = 1 << 20
-
-    public static func dataRanks(_ collective: Collective, root: Int, worldSize: Int) -> Set<Int> {
-        switch collective {
-        case .allreduce, .broadcast: return Set(0..<worldSize)
-        case .reduce: return [root]
-        case .barrier: return []
-        }
-    }
 
     public static func make(states: [Int: RecoveryState], worldSize: Int) throws(Failure) -> RecoveryPlan {
         guard states.count == worldSize, (0..<worldSize).allSatisfy({ states[$0] != nil }) else {
@@ -179,7 +174,8 @@ public struct RecoveryPlan: Sendable, Equatable {
             throw .inconsistent("rank \(reference.rank) says op #\(op) has \(chunks) chunks (1...\(maxChunks) can be recovered)")
         }
         for s in inOp {
-            guard s.chunkCount == chunks, s.collective == reference.collective, s.root == reference.root else {
+            guard s.chunkCount == chunks, s.collective == reference.collective, s.root == reference.root,
+                  s.chunkElements == reference.chunkElements else {
                 throw .inconsistent("rank \(s.rank) is in op #\(op) with \(s.chunkCount) chunks of \(s.collective), "
                                     + "rank \(reference.rank) with \(chunks) of \(reference.collective)")
             }
@@ -187,7 +183,22 @@ public struct RecoveryPlan: Sendable, Equatable {
                 throw .inconsistent("rank \(s.rank) holds chunk \(bad) of \(chunks)")
             }
         }
-        let data = dataRanks(reference.collective, root: reference.root, worldSize: worldSize)
+        // Ranks that receive chunk k's data (all for allreduce, broadcast and all-gather, the root for
+        // reduce, the ranks whose blocks it overlaps for reduce-scatter, none for a barrier).
+        let collective = reference.collective
+        if collective.isBlockwise {
+            let per = reference.chunkElements
+            guard per > 0, reference.root >= 0, reference.root <= Int(UInt32.max),
+                  (reference.root * worldSize + per - 1) / per == chunks || (reference.root == 0 && chunks == 1) else {
+                throw .inconsistent("rank \(reference.rank) says op #\(op) is a \(collective) of \(chunks) chunks of "
+                                    + "\(per) elements over blocks of \(reference.root)")
+            }
+        }
+        let geometry = ChunkGeometry(count: collective.isBlockwise ? reference.root * worldSize : 0,
+                                     chunkElements: reference.chunkElements)
+        func data(_ k: Int) -> Range<Int> {
+            collective.receivers(of: geometry.range(ofChunk: k), root: reference.root, worldSize: worldSize)
+        }
         // Who holds each chunk: ranks in the operation by what they received, ranks past it entirely.
         let pastIt = states.values.filter { !($0.opSeq == op && !$0.finished) }.map(\.rank).sorted()
         var holders = [[Int]](repeating: [], count: chunks)
@@ -196,7 +207,7 @@ public struct RecoveryPlan: Sendable, Equatable {
         // Who can give a chunk's bytes: a data rank still in the operation, or one that retained it.
         func givers(_ k: Int) -> [Int] {
             holders[k].filter { rank in
-                guard data.contains(rank), let s = states[rank] else { return false }
+                guard data(k).contains(rank), let s = states[rank] else { return false }
                 if s.opSeq == op && !s.finished { return true }
                 return s.retainedOp == op && s.retained.contains(k)
             }.sorted()
@@ -213,12 +224,12 @@ public struct RecoveryPlan: Sendable, Equatable {
             }
             plan.decided.append(k)
             guard !lacking.isEmpty else { continue }
-            let needBytes = lacking.filter { data.contains($0) }
+            let needBytes = lacking.filter { data(k).contains($0) }
             if needBytes.isEmpty {
                 plan.shares.append(Share(chunk: k, holder: nil, lacking: lacking, needBytes: []))
             } else if let giver = givers(k).first {
                 plan.shares.append(Share(chunk: k, holder: giver, lacking: lacking, needBytes: needBytes))
-            } else if pastIt.isEmpty && !have.contains(where: { data.contains($0) }) {
+            } else if pastIt.isEmpty && !have.contains(where: { data(k).contains($0) }) {
                 // Only acknowledgements arrived (a reduce whose root missed the result) and every
                 // rank is still in the operation: each can send its input again.
                 let damaged = inOp.filter { $0.damaged.contains(k) }.map(\.rank)

@@ -3,61 +3,48 @@ import TributaryCore
 
 /// Reduce-scatter and all-gather (sharded training's collectives), over raw memory like `run`.
 ///
-/// Both go through the tree as one allreduce, so each is validated by the same host replay: a
-/// reduce-scatter reduces the whole vector and each rank keeps its block; an all-gather places
-/// each rank's block in a zeroed vector and ORs the vectors' bytes (x | 0 == x bit for bit, for
-/// every dtype, NaN payloads and −0 included). The tree's down path therefore carries the whole
-/// vector to every rank, and an all-gather's up path carries zeros: a native tree form (each block
-/// up once, each rank's block down) is left to do, and `path` says which form ran.
+/// Both run natively: in the tree, a reduce-scatter's up path is an allreduce's and its down path
+/// sends each subtree only the chunks that overlap its ranks' blocks; an all-gather sends each
+/// chunk up only from the ranks whose blocks it overlaps (zero-padded, OR-folded: x | 0 == x bit
+/// for bit, NaN payloads and −0 included) and the whole vector down to everyone. On the host ring
+/// they are the allreduce's two halves. Both are validated by the same host replay as every
+/// collective.
 extension Communicator {
     /// `send` holds `worldSize × blockCount` elements; `recv` receives block `rank` of the
     /// reduction. `recv` may point at `send`'s own block (in place).
     public func reduceScatter(dtype: DType, op: ReduceOp, blockCount: Int, send: UnsafeRawPointer?,
                               recv: UnsafeMutableRawPointer?, validation: Validation = .none,
-                              algorithm: Algorithm? = nil) async throws -> OperationResult {
-        let (total, bytes) = try blockGeometry(blockCount, dtype)
-        let whole = UnsafeMutableRawPointer.allocate(byteCount: max(1, total * dtype.size), alignment: 64)
-        defer { whole.deallocate() }
-        var result = try await run(.allreduce, dtype: dtype, op: op, count: total, send: send, recv: whole,
-                                   validation: validation, algorithm: algorithm)
-        if bytes > 0, let recv { recv.copyMemory(from: whole + rank * bytes, byteCount: bytes) }
-        result.path += " (reduce-scatter as an allreduce, this rank's block kept)"
-        return result
+                              algorithm: Algorithm? = nil, measured: Bool = true) async throws -> OperationResult {
+        let total = try blockGeometry(blockCount)
+        return try await run(.reduceScatter, dtype: dtype, op: op, count: total, root: blockCount, send: send,
+                             recv: recv, validation: validation, algorithm: algorithm, measured: measured)
     }
 
     /// `recv` receives `worldSize × blockCount` elements, rank r's `send` as block r. `send` may
     /// be `recv`'s own block (in place).
     public func allGather(dtype: DType, blockCount: Int, send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?,
-                          validation: Validation = .none, algorithm: Algorithm? = nil) async throws -> OperationResult {
-        let (total, bytes) = try blockGeometry(blockCount, dtype)
-        guard total == 0 || recv != nil else { throw WorkerError.invalidArgument("all-gather needs a receive buffer") }
-        if let recv, total > 0 {
-            let own = recv + rank * bytes
-            if let send, send != UnsafeRawPointer(own) {
-                guard send + bytes <= UnsafeRawPointer(recv) || UnsafeRawPointer(recv + total * dtype.size) <= send else {
-                    throw WorkerError.invalidArgument("all-gather's send block overlaps the receive buffer "
-                                                      + "somewhere other than this rank's block")
-                }
-                own.copyMemory(from: send, byteCount: bytes)
+                          validation: Validation = .none, algorithm: Algorithm? = nil,
+                          measured: Bool = true) async throws -> OperationResult {
+        let total = try blockGeometry(blockCount)
+        let bytes = blockCount * dtype.size
+        if let recv, let send, total > 0 {
+            let own = UnsafeRawPointer(recv + rank * bytes)
+            guard send == own || send + bytes <= UnsafeRawPointer(recv)
+                    || UnsafeRawPointer(recv + total * dtype.size) <= send else {
+                throw WorkerError.invalidArgument("all-gather's send block overlaps the receive buffer "
+                                                  + "somewhere other than this rank's block")
             }
-            memset(recv, 0, rank * bytes)
-            memset(own + bytes, 0, (worldSize - rank - 1) * bytes)
         }
-        var result = try await run(.allreduce, dtype: .u8, op: .bor, count: total * dtype.size,
-                                   send: recv.map { UnsafeRawPointer($0) }, recv: recv, validation: validation,
-                                   algorithm: algorithm)
-        result.dtype = dtype
-        result.count = total
-        result.path += " (all-gather as an OR of zero-padded blocks)"
-        return result
+        return try await run(.allGather, dtype: dtype, op: .sum, count: total, root: blockCount, send: send,
+                             recv: recv, validation: validation, algorithm: algorithm, measured: measured)
     }
 
-    private func blockGeometry(_ blockCount: Int, _ dtype: DType) throws -> (elements: Int, blockBytes: Int) {
+    private func blockGeometry(_ blockCount: Int) throws -> Int {
         guard blockCount >= 0, blockCount <= Int(Int32.max) else {
             throw WorkerError.invalidArgument("block count \(blockCount) out of range")
         }
         let (total, overflow) = blockCount.multipliedReportingOverflow(by: worldSize)
         guard !overflow else { throw WorkerError.invalidArgument("\(worldSize) blocks of \(blockCount) overflow") }
-        return (total, blockCount * dtype.size)
+        return total
     }
 }

@@ -26,8 +26,8 @@ extension Communicator {
     /// A lost switch does not end it: the coordinator's recovery query stops it, it says which
     /// results it holds, and it goes on in the new tree with the chunks nobody holds — or, on a
     /// rank already past the interrupted operation, starts this one again.
-    func runInNetwork(_ call: Call, send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?) async throws
-        -> (sent: Int, received: Int, retried: String?) {
+    func runInNetwork(_ call: Call, send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?,
+                      results: ResultChunks) async throws -> (sent: Int, received: Int, retried: String?) {
         // No leaf connection: a new leaf refused it (the tree moved on again); the recovery query says what next.
         guard data != nil || leafEnded != nil else {
             throw WorkerError.invalidArgument("no leaf aggregator for in-network operations")
@@ -47,17 +47,30 @@ extension Communicator {
         let observer = configuration.observer
         // Faults on this host's link to its leaf (a rank that does not know its host has none).
         let faults = configuration.host == nil ? nil : configuration.faults
+        let layout = results.layout
         func elements(_ k: Int) -> Int { min(per, count - k * per) }
+        // An all-gather sends from the receive buffer: `run` put this rank's block there, and the
+        // rest of each chunk it owns part of is zeroed below.
+        let input: UnsafeRawPointer? = collective == .allGather ? recv.map { UnsafeRawPointer($0) } : send
+        if collective == .allGather, let recv, count > 0, call.root > 0 {
+            let block = layout.block
+            for k in ChunkGeometry(count: count, chunkElements: per).chunks(overlapping: block) {
+                let lo = k * per, hi = lo + elements(k)
+                if lo < block.lowerBound { memset(recv + lo * size, 0, (block.lowerBound - lo) * size) }
+                if hi > block.upperBound { memset(recv + block.upperBound * size, 0, (hi - block.upperBound) * size) }
+            }
+        }
         func sendChunk(_ k: Int) {
             let offset = k * per
             let leaf = assignment.leaf
+            let contributes = layout.contributes(k, call.contributes)
             template.chunkIndex = UInt32(k)
             template.elementOffset = UInt64(offset)
             template.elementCount = UInt32(elements(k))
-            let bytes = call.contributes ? elements(k) * size : 0
-            template.flags = call.contributes ? [] : [.empty]
+            let bytes = contributes ? elements(k) * size : 0
+            template.flags = contributes ? [] : [.empty]
             template.payloadLength = UInt32(bytes)
-            let payload = UnsafeRawBufferPointer(start: bytes == 0 ? nil : send! + offset * size, count: bytes)
+            let payload = UnsafeRawBufferPointer(start: bytes == 0 ? nil : input! + offset * size, count: bytes)
             if let faults, let host = configuration.host {
                 switch injectFaults(faults, from: host, header: template, payload: payload) {
                 case .untouched:
@@ -76,7 +89,7 @@ extension Communicator {
             observer?.observe(.chunkSent(job: job, opSeq: seq, chunk: UInt32(k), to: leaf, direction: .up, bytes: bytes))
             progress.sent()
             bytesSent += bytes
-            if call.contributes {
+            if contributes {
                 data?.sendChunk(template, payload: payload)
             } else {
                 data?.send(.chunk(template, payload: []))
@@ -95,9 +108,9 @@ extension Communicator {
                 let offset = k * per
                 let elements = min(per, count - offset)
                 guard Int(h.elementOffset) == offset, Int(h.elementCount) == elements,
-                      Int(h.payloadLength) == elements * size else { return nil }
+                      Int(h.payloadLength) == elements * size, let at = layout.directOffset(k) else { return nil }
                 placed.insert(k)
-                return UnsafeMutableRawPointer(bitPattern: base)! + offset * size
+                return UnsafeMutableRawPointer(bitPattern: base)! + at
             }
         }
         placeResults()
@@ -130,12 +143,15 @@ extension Communicator {
             data = nil
             leafGeneration += 1
             // A chunk begun but not delivered was cut off mid-placement; in place, its input is gone.
+            // (An all-gather's is not: a chunk is placed over its own input with the same block
+            // and other ranks' blocks where zeros were, which an OR with those blocks leaves as it is.)
             var damaged: [Int] = []
-            if let send, let recv {
+            if let send, let recv, collective != .allGather {
                 let overlaps = { (k: Int) -> Bool in
-                    let lo = k * per * size, hi = lo + elements(k) * size
-                    let s = Int(bitPattern: send), r = Int(bitPattern: recv)
-                    return s + lo < r + hi && r + lo < s + hi
+                    guard let at = layout.directOffset(k) else { return false }
+                    let lo = k * per * size, bytes = elements(k) * size
+                    let s = Int(bitPattern: send) + lo, r = Int(bitPattern: recv) + at
+                    return s < r + bytes && r < s + bytes
                 }
                 damaged = placed.snapshot.filter { !done[$0] && overlaps($0) }.sorted()
             }
@@ -144,7 +160,7 @@ extension Communicator {
             control.send(.control(.recoveryState(RecoveryState(
                 job: job, rank: rank, epoch: recoveryEpoch, opSeq: seq, finished: false,
                 held: done.indices.filter { done[$0] }, chunkCount: chunks, collective: collective, root: call.root,
-                retainedOp: retention.opSeq, retained: retention.retained, damaged: damaged))))
+                retainedOp: retention.opSeq, retained: retention.retained, damaged: damaged, chunkElements: per))))
         }
 
         fill()
@@ -162,16 +178,18 @@ extension Communicator {
                     throw WorkerError.protocolViolation("rank \(rank): result chunk \(k) does not match the call: \(h)")
                 }
                 if !h.flags.contains(.empty) && elements(k) > 0 {
-                    guard call.receives, let recv else {
+                    guard results.receives(k) else {
                         throw WorkerError.protocolViolation("rank \(rank): got data for chunk \(k) it does not receive")
                     }
                     if payload.count == Int(h.payloadLength) {
-                        payload.withUnsafeBytes { src in
-                            (recv + k * per * size).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                        guard payload.count == elements(k) * size else {
+                            throw WorkerError.protocolViolation("rank \(rank): result chunk \(k) carries "
+                                                                + "\(payload.count) bytes, expected \(elements(k) * size)")
                         }
+                        payload.withUnsafeBytes { results.store(k, $0) }
                     } // else: the transport already placed it in `recv`.
                     bytesReceived += Int(h.payloadLength)
-                } else if call.receives && elements(k) > 0 {
+                } else if results.receives(k) && elements(k) > 0 {
                     throw WorkerError.protocolViolation("rank \(rank): result chunk \(k) came without data")
                 }
                 done[k] = true
@@ -218,23 +236,23 @@ extension Communicator {
             case .control(.chunkData(let d)) where d.job == job && d.opSeq == seq:
                 guard case .awaitingResume = stage else { continue }
                 for (k, bytes) in zip(d.chunks, d.bytes) {
-                    guard k >= 0, k < chunks, call.receives, let recv, bytes.count == elements(k) * size else {
+                    guard k >= 0, k < chunks, results.receives(k), bytes.count == elements(k) * size else {
                         throw WorkerError.protocolViolation("rank \(rank): shared chunk \(k) of op #\(seq) does not fit")
                     }
-                    bytes.withUnsafeBytes { (recv + k * per * size).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                    bytes.withUnsafeBytes { results.store(k, $0) }
                     sharedArrived.insert(k)
                 }
             case .control(.fetchChunks(let f)) where f.job == job && f.opSeq == seq:
                 answerFetch(f) { k in
-                    guard k >= 0, k < chunks, done[k], call.receives, let recv else { return nil }
-                    return Data(UnsafeRawBufferPointer(start: recv + k * per * size, count: elements(k) * size))
+                    guard k >= 0, k < chunks, done[k] else { return nil }
+                    return results.data(k)
                 }
             case .control(.recoveryResume(let r)) where r.job == job && r.epoch == recoveryEpoch:
                 guard case .awaitingResume = stage else { continue }
                 try await switchLeaf(to: r.assignment)
                 if r.opSeq == seq {
                     for k in r.shared where k >= 0 && k < chunks && !done[k] {
-                        if call.receives && elements(k) > 0 && !sharedArrived.contains(k) {
+                        if results.receives(k) && elements(k) > 0 && !sharedArrived.contains(k) {
                             throw WorkerError.protocolViolation("rank \(rank) op #\(seq): shared chunk \(k) never came")
                         }
                         done[k] = true
@@ -295,9 +313,7 @@ extension Communicator {
             }
         }
         lastInNetworkOp = (seq, chunks, collective, call.root)
-        retention.keep(opSeq: seq, last: receipts.suffix(window), range: { k in
-            (k * per * size)..<((k * per + elements(k)) * size)
-        }, from: call.receives && count > 0 ? UnsafeRawPointer(recv) : nil)
+        retention.keep(opSeq: seq, last: receipts.suffix(window), bytes: results.bytes)
         return (bytesSent, bytesReceived, retried)
     }
 

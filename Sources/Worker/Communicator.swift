@@ -437,11 +437,26 @@ public final class Communicator {
         guard collective != .barrier || count == 0 else {
             throw WorkerError.invalidArgument("a barrier carries no data (count \(count))")
         }
-        guard root >= 0, root < worldSize else {
-            throw WorkerError.invalidArgument("root \(root) is outside world size \(worldSize)")
+        if collective.isBlockwise {
+            guard root >= 0, root.multipliedReportingOverflow(by: worldSize) == (count, false) else {
+                throw WorkerError.invalidArgument("\(collective): \(count) elements are not \(worldSize) blocks of \(root)")
+            }
+        } else {
+            guard root >= 0, root < worldSize else {
+                throw WorkerError.invalidArgument("root \(root) is outside world size \(worldSize)")
+            }
         }
-        let contributes = collective != .broadcast || rank == root
-        let receives = collective == .allreduce || collective == .broadcast || (collective == .reduce && rank == root)
+        // An all-gather's op is an OR of zero-padded blocks whatever the caller named.
+        let op = collective == .allGather ? .sum : op
+        let contributes = collective == .allGather ? root > 0 : collective != .broadcast || rank == root
+        let receives = switch collective {
+        case .allreduce, .broadcast, .allGather: true
+        case .reduce: rank == root
+        case .reduceScatter: root > 0
+        case .barrier: false
+        }
+        // Elements this rank sends: its block for an all-gather, the whole vector otherwise.
+        let inputCount = collective == .allGather ? root : count
         if count > 0 {
             if contributes && send == nil { throw WorkerError.invalidArgument("\(collective) needs a send buffer") }
             if receives && recv == nil { throw WorkerError.invalidArgument("\(collective) needs a receive buffer") }
@@ -470,11 +485,20 @@ public final class Communicator {
         // for the control plane leaves the operation unchecked (bitExact nil), never wrongly checked.
         var validation = validation
         var shipped = Data()
-        if validation == .shipInput, count * size > InputSource.maxShippedBytes {
+        if validation == .shipInput, inputCount * size > InputSource.maxShippedBytes {
             validation = .none
-        } else if validation == .shipInput, contributes, count > 0, let send {
-            shipped = Data(bytes: send, count: count * size)
+        } else if validation == .shipInput, contributes, inputCount > 0, let send {
+            shipped = Data(bytes: send, count: inputCount * size)
         }
+        if collective == .allGather, root > 0, let send, let recv, send != UnsafeRawPointer(recv + rank * root * size) {
+            // The block goes where the result will have it; the in-network path sends it from there.
+            (recv + rank * root * size).copyMemory(from: send, byteCount: root * size)
+        }
+        let results = ResultChunks(
+            ResultLayout(collective: collective, geometry: ChunkGeometry(count: count,
+                                                                         chunkElements: assignment.streaming.chunkElements(dtype)),
+                         size: size, rank: rank, root: root, worldSize: worldSize, receivesAny: receives && count > 0),
+            recv: recv)
         let call = Call(collective: collective, dtype: dtype, op: op, count: count, root: root, seq: seq,
                         contributes: contributes, receives: receives)
         if let pause = configuration.faults?.operationDelay(rank: rank, job: configuration.jobName, opSeq: seq) {
@@ -497,7 +521,7 @@ public final class Communicator {
             switch algorithm {
             case .inNetwork:
                 do {
-                    let ran = try await runInNetwork(call, send: send, recv: recv)
+                    let ran = try await runInNetwork(call, send: send, recv: recv, results: results)
                     traffic = (ran.sent, ran.received)
                     retried = ran.retried
                 } catch let restart as RestartOnRing {
@@ -529,17 +553,7 @@ public final class Communicator {
                                      bitExact: nil, detail: "", bytesSent: traffic.sent,
                                      bytesReceived: traffic.received, retried: retried)
         // Report to the coordinator; with validation, wait for its verdict.
-        let per = assignment.streaming.chunkElements(dtype)
-        let chunks = assignment.streaming.chunkCount(count: count, dtype: dtype)
-        var digests: [UInt64] = []
-        if validation != .none && receives && count > 0, let recv {
-            digests.reserveCapacity(chunks)
-            for k in 0..<chunks {
-                let offset = k * per
-                let elements = min(per, count - offset)
-                digests.append(Digest.of(UnsafeRawBufferPointer(start: recv + offset * size, count: elements * size)))
-            }
-        }
+        let digests = validation != .none ? results.digests() : []
         let input: InputSource
         switch validation {
         case .none: input = .none
@@ -555,7 +569,7 @@ public final class Communicator {
         report.retried = retried
         control.send(.control(.opReport(report)))
         if validation != .none {
-            let verdict = try await awaitVerdict(seq, recv: recv, count: count, dtype: dtype)
+            let verdict = try await awaitVerdict(seq, results: results)
             result.bitExact = verdict.bitExact
             result.detail = verdict.detail
         }
@@ -619,22 +633,15 @@ public final class Communicator {
         }
     }
 
-    private func awaitVerdict(_ seq: UInt64, recv: UnsafeMutableRawPointer?, count: Int, dtype: DType) async throws
-        -> Verdict {
+    private func awaitVerdict(_ seq: UInt64, results: ResultChunks) async throws -> Verdict {
         let start = ContinuousClock.now
-        let per = assignment.streaming.chunkElements(dtype)
         while true {
             guard let event = await events.next() else { throw WorkerError.coordinatorLost("event stream ended") }
             switch event {
             case .control(.verdict(let v)) where v.opSeq == seq:
                 return v
             case .control(.fetchChunks(let f)) where f.opSeq == seq:
-                answerFetch(f) { k in
-                    let offset = k * per
-                    let elements = max(0, min(per, count - offset))
-                    guard let recv, elements > 0, k >= 0 else { return nil }
-                    return Data(UnsafeRawBufferPointer(start: recv + offset * dtype.size, count: elements * dtype.size))
-                }
+                answerFetch(f) { k in results.heldData(k) }
             case .data(.control(.error(let r)), let leaf) where leaf == leafGeneration:
                 throw WorkerError.remote(r)
             case .data(let frame, let leaf) where leaf == leafGeneration:

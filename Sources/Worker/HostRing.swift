@@ -14,14 +14,20 @@ struct RingLinks {
 /// in-network reduction is measured against and the fallback when no tree can serve a job.
 /// Allreduce is reduce-scatter then all-gather (`RingSchedule`); reduce is an allreduce whose
 /// result only the root keeps; broadcast is a pipeline from the root around the ring; a barrier
-/// is an empty allreduce (2(n−1) steps carry every rank's arrival to every other).
+/// is an empty allreduce (2(n−1) steps carry every rank's arrival to every other); reduce-scatter
+/// and all-gather are the allreduce's two halves.
 extension Communicator {
     func runRing(_ call: Call, send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?) async throws
         -> (sent: Int, received: Int) {
         if let why = ringBroken, worldSize > 1 {
             throw WorkerError.leafLost(leaf: "ring peer rank \((rank + worldSize - 1) % worldSize)", reason: why)
         }
-        if call.collective == .broadcast { return try await ringBroadcast(call, send: send, recv: recv) }
+        switch call.collective {
+        case .broadcast: return try await ringBroadcast(call, send: send, recv: recv)
+        case .reduceScatter: return try await ringReduceScatter(call, send: send, recv: recv)
+        case .allGather: return try await ringAllGather(call, recv: recv)
+        case .allreduce, .reduce, .barrier: break
+        }
         let size = call.dtype.size
         // Work in the receive buffer (or scratch, for a reduce's non-roots); in place when possible.
         var scratch: UnsafeMutableRawPointer?
@@ -56,6 +62,62 @@ extension Communicator {
                                 step: step, steps: steps, flags: gather ? [.result] : [])
             received += try await receiveSegment(call, schedule.range(ofSegment: incoming), into: work, step: step,
                                                  fold: !gather)
+        }
+        return (sent, received)
+    }
+
+    /// Reduce-scatter: the allreduce's reduce-scatter half over the whole vector in scratch (segment
+    /// j is block j, so the fold order is the allreduce's), after which rank r holds block r + 1
+    /// complete; one more step hands each block to its owner, the next rank. n steps, each rank
+    /// sending the vector once: half an allreduce's traffic.
+    private func ringReduceScatter(_ call: Call, send: UnsafeRawPointer?, recv: UnsafeMutableRawPointer?) async throws
+        -> (sent: Int, received: Int) {
+        let size = call.dtype.size
+        let n = worldSize
+        let block = call.root
+        let work: UnsafeMutableRawPointer? = call.count > 0
+            ? .allocate(byteCount: call.count * size, alignment: 64) : nil
+        defer { work?.deallocate() }
+        if let work, let send { work.copyMemory(from: send, byteCount: call.count * size) }
+        var sent = 0
+        var received = 0
+        if n > 1 {
+            let schedule = RingSchedule(count: call.count, ranks: n)
+            let prev = (rank + n - 1) % n
+            for step in 0..<(n - 1) {
+                sent += sendSegment(call, schedule.range(ofSegment: schedule.reduceScatterSend(rank: rank, step: step)),
+                                    from: work.map { UnsafeRawPointer($0) }, step: step, steps: n, flags: [])
+                received += try await receiveSegment(
+                    call, schedule.range(ofSegment: schedule.reduceScatterSend(rank: prev, step: step)), into: work,
+                    step: step, fold: true)
+            }
+            sent += sendSegment(call, schedule.range(ofSegment: (rank + 1) % n), from: work.map { UnsafeRawPointer($0) },
+                                step: n - 1, steps: n, flags: [.result])
+            received += try await receiveSegment(call, schedule.range(ofSegment: rank), into: work, step: n - 1,
+                                                 fold: false)
+        }
+        if block > 0, let recv, let work {
+            recv.copyMemory(from: work + rank * block * size, byteCount: block * size)
+        }
+        return (sent, received)
+    }
+
+    /// All-gather: the allreduce's all-gather half, each rank starting with its own block (which
+    /// `run` placed in `recv`) and forwarding what it received the step before. n − 1 steps.
+    private func ringAllGather(_ call: Call, recv: UnsafeMutableRawPointer?) async throws -> (sent: Int, received: Int) {
+        let n = worldSize
+        guard n > 1 else { return (0, 0) }
+        let schedule = RingSchedule(count: call.count, ranks: n)
+        let prev = (rank + n - 1) % n
+        let work = call.count > 0 ? recv : nil
+        var sent = 0
+        var received = 0
+        for step in 0..<(n - 1) {
+            sent += sendSegment(call, schedule.range(ofSegment: schedule.reduceScatterSend(rank: rank, step: step)),
+                                from: work.map { UnsafeRawPointer($0) }, step: step, steps: n - 1, flags: [.result])
+            received += try await receiveSegment(
+                call, schedule.range(ofSegment: schedule.reduceScatterSend(rank: prev, step: step)), into: work,
+                step: step, fold: false)
         }
         return (sent, received)
     }

@@ -13,16 +13,15 @@ struct ResultRetention {
 
     var retained: [Int] { chunks.keys.sorted() }
 
-    /// Keeps the bytes of `last` chunks (the receipt order's tail) from `buffer`.
-    mutating func keep(opSeq: UInt64, last: ArraySlice<Int>, range: (Int) -> Range<Int>, from buffer: UnsafeRawPointer?) {
+    /// Keeps the bytes of `last` chunks (the receipt order's tail) that this rank holds.
+    mutating func keep(opSeq: UInt64, last: ArraySlice<Int>, bytes: (Int) -> UnsafeRawBufferPointer?) {
         self.opSeq = opSeq
         chunks.removeAll(keepingCapacity: true)
         storage.removeAll(keepingCapacity: true)
-        guard let buffer else { return }
         for k in last {
-            let r = range(k)
+            guard let b = bytes(k) else { continue }
             let start = storage.count
-            storage.append(contentsOf: UnsafeRawBufferPointer(start: buffer + r.lowerBound, count: r.count))
+            storage.append(contentsOf: b)
             chunks[k] = start..<storage.count
         }
     }

@@ -3,16 +3,19 @@ import Bench
 import Foundation
 import TributaryCore
 
-/// nccl-tests for the emulated fabric: a size sweep of allreduce through the switch tree and/or
-/// the host ring, with every figure beside the machine limits measured in the same run.
+/// nccl-tests for the emulated fabric: a size sweep of allreduce, reduce-scatter or all-gather
+/// through the switch tree and/or the host ring, with every figure beside the machine limits
+/// measured in the same run.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark allreduce like nccl-tests: in-network vs host ring, against this machine's limits.",
+        abstract: "Benchmark allreduce, reduce-scatter or all-gather like nccl-tests: in-network vs host ring, against this machine's limits.",
         discussion: """
-            Columns follow nccl-tests: time is the median over iterations of the slowest rank; algbw = size/time; \
-            busbw = algbw × 2(n−1)/n. Because in-network reduction moves each byte once each way per host link \
-            while the ring moves 2(n−1)/n, the payload bytes each rank actually sent and received are printed too.
+            Columns follow nccl-tests: size is the whole vector (for reduce-scatter and all-gather, all n blocks); \
+            time is the median over iterations of the slowest rank; algbw = size/time; busbw = algbw × 2(n−1)/n for \
+            allreduce and × (n−1)/n for reduce-scatter and all-gather. Because in-network reduction moves each byte \
+            once each way per host link while the ring moves 2(n−1)/n, the payload bytes each rank actually sent and \
+            received are printed too.
             """)
 
     @Option(name: .short, help: "Smallest size in bytes (e.g. 8, 1K).") var b: ByteSize = ByteSize(8)
@@ -23,6 +26,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .short, help: "Check: 1 validates every measured iteration bit-exact, 0 none.") var c: Int = 1
     @Option(name: .short, help: "Element type.") var d: DType = .f32
     @Option(name: .short, help: "Reduction.") var o: ReduceOp = .sum
+    @Option(help: "Collective: allreduce, reduce-scatter or all-gather.") var collective: Collective = .allreduce
     @Option(name: .customShort("J"), help: "Write results as JSON to this file.") var json: String?
     @Option(help: "Topology file.") var config: String = "Configs/default.yaml"
     @Flag(inversion: .prefixedNo, help: "Workers register their buffers with the data transport once (zero-copy sends over RDMA).")
@@ -80,6 +84,9 @@ struct BenchCommand: ParsableCommand {
         }
         guard n > 0, w >= 0 else { throw ValidationError("-n must be > 0, -w ≥ 0") }
         guard o.supports(d) else { throw ValidationError("op \(o) is not defined for \(d)") }
+        guard [.allreduce, .reduceScatter, .allGather].contains(collective) else {
+            throw ValidationError("--collective must be allreduce, reduce-scatter or all-gather")
+        }
     }
 
     /// Element counts of the sweep (size / element size, as nccl-tests does).
@@ -127,7 +134,7 @@ struct BenchCommand: ParsableCommand {
         let logDirectory = try FabricServer.claimDirectory(logDir, prefix: "tributary-bench").path
         let progressFile = "\(logDirectory)/progress"
         var workload = [
-            "--counts", counts.map(String.init).joined(separator: ","), "--collectives", "allreduce",
+            "--counts", counts.map(String.init).joined(separator: ","), "--collectives", collective.description,
             "--dtype", d.name, "--op", o.name, "--iters", "\(n)", "--warmup", "\(w)",
             "--algos", algorithms.map(\.rawValue).joined(separator: ","), "--progress-file", progressFile,
             "--out-of-place",
@@ -135,7 +142,7 @@ struct BenchCommand: ParsableCommand {
         if c == 0 { workload.append("--no-check") }
         if !registerBuffers { workload.append("--no-register-buffers") }
         print("# tributary bench: \(topology.name), \(ranks) workers, tree \(tree.root) over \(tree.nodes.count) "
-              + "aggregators, transport \(transportReason), \(d) \(o), -n \(n) -w \(w) -c \(c)")
+              + "aggregators, transport \(transportReason), \(collective) \(d) \(o), -n \(n) -w \(w) -c \(c)")
         print("# limits (medians, this run): \(measured.headline)")
         print("# logs: \(logDirectory)")
         if let faults { print("# \(faults)") }
@@ -216,7 +223,7 @@ struct BenchCommand: ParsableCommand {
             }
             if let plot {
                 let file = modes.count > 1 ? plot.replacingOccurrences(of: ".svg", with: "\(suffix).svg") : plot
-                try report.svg(title: "\(topology.name): \(ranks) workers, \(d) \(o) allreduce, "
+                try report.svg(title: "\(topology.name): \(ranks) workers, \(d) \(o) \(collective), "
                                + "\(transport.rawValue)\(fabric ? ", fabric" : "")\(suffix)")
                     .write(toFile: file, atomically: true, encoding: .utf8)
                 print("# plot written to \(file)")
@@ -266,6 +273,7 @@ struct BenchReport: Codable {
 
     var topology: String
     var ranks: Int
+    var collective: Collective = .allreduce
     var dtype: DType
     var op: ReduceOp
     var transport: String
@@ -308,7 +316,9 @@ struct BenchReport: Codable {
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(op)
         }
-        let factor = BusBandwidth.factor(collective: "allreduce", ranks: ranks)
+        let collective = summary.operations.first(where: \.measured)?.collective ?? .allreduce
+        self.collective = collective
+        let factor = BusBandwidth.factor(collective: "\(collective)", ranks: ranks)
         for key in order {
             let ops = groups[key]!
             let first = ops[0]
@@ -318,7 +328,12 @@ struct BenchReport: Codable {
             let algbw = BusBandwidth.algbw(bytes: bytes, seconds: median)
             let socketBytes: Double
             switch first.algorithm {
-            case .inNetwork: socketBytes = Double(2 * edges * bytes)
+            case .inNetwork where collective == .allreduce: socketBytes = Double(2 * edges * bytes)
+            case .inNetwork:
+                // Reduce-scatter and all-gather move less than a vector one way: count what the
+                // host links carried (each byte once), the part measured at the ranks.
+                socketBytes = Double(ranks * ((ops.map(\.bytesSentPerRank).max() ?? 0)
+                                              + (ops.map(\.bytesReceivedPerRank).max() ?? 0)))
             case .ring: socketBytes = Double(ranks * (ops.map(\.bytesSentPerRank).max() ?? 0))
             }
             rows.append(Row(

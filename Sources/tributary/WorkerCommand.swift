@@ -12,7 +12,7 @@ struct WorkloadOptions: ParsableArguments {
     @Option(help: "Element counts to run, comma separated (0, odd counts and chunk ± 1 are all fine).")
     var counts: String = "0,1,7,1000,65535,65536,65537,1048576,16777216"
 
-    @Option(help: "Collectives to run for each count: allreduce, reduce, broadcast, barrier (comma separated).")
+    @Option(help: "Collectives to run for each count: allreduce, reduce, broadcast, barrier, reduce-scatter, all-gather (comma separated; for the last two the count is the whole vector, worldSize blocks).")
     var collectives: String = "allreduce"
 
     @Option(name: [.short, .customLong("dtype")], help: "Element type: f32 f64 f16 bf16 i32 i64 u32 u64 i8 u8.")
@@ -264,16 +264,42 @@ struct WorkerCommand: AsyncParsableCommand {
                     }
                     let generator = InputGenerator(seed: workload.seed &+ UInt64(count) &* 0x9E37_79B9,
                                                    specials: workload.specials)
+                    // Reduce-scatter and all-gather: the count is the whole vector (nccl-tests' size),
+                    // worldSize blocks; an all-gather's input is this rank's block alone.
+                    let block = c.isBlockwise ? n / comm.worldSize : 0
+                    if c.isBlockwise { n = block * comm.worldSize }
+                    let inputCount = c == .allGather ? block : n
+                    // In place, a reduce-scatter's result and an all-gather's input are this rank's
+                    // block of the one buffer.
+                    let ownBlock = send + rank * block * dtype.size
                     // Out of place, the input survives every repetition; in place, it is restored.
-                    generator.fill(dtype, rank: rank, offset: 0, count: n, into: workload.outOfPlace ? send : pristine)
+                    generator.fill(dtype, rank: rank, offset: 0, count: inputCount,
+                                   into: workload.outOfPlace ? send : pristine)
                     for iteration in 0..<(workload.warmup + workload.iters) {
                         let measured = iteration >= workload.warmup
-                        if !workload.outOfPlace { send.copyMemory(from: pristine, byteCount: n * dtype.size) }
+                        if !workload.outOfPlace {
+                            (c == .allGather ? ownBlock : send).copyMemory(from: pristine,
+                                                                          byteCount: inputCount * dtype.size)
+                        }
                         let validation: Validation = (workload.noCheck || !measured) ? .none : .generated(generator)
-                        let result = try await comm.run(c, dtype: dtype, op: op, count: n, root: workload.root,
+                        let result: OperationResult
+                        switch c {
+                        case .reduceScatter:
+                            result = try await comm.reduceScatter(
+                                dtype: dtype, op: op, blockCount: block, send: send,
+                                recv: workload.outOfPlace ? recv : ownBlock, validation: validation,
+                                algorithm: algorithm, measured: measured)
+                        case .allGather:
+                            result = try await comm.allGather(
+                                dtype: dtype, blockCount: block, send: workload.outOfPlace ? send : ownBlock,
+                                recv: workload.outOfPlace ? recv : send, validation: validation,
+                                algorithm: algorithm, measured: measured)
+                        default:
+                            result = try await comm.run(c, dtype: dtype, op: op, count: n, root: workload.root,
                                                         send: send, recv: workload.outOfPlace ? recv : send,
                                                         validation: validation, algorithm: algorithm,
                                                         measured: measured)
+                        }
                         if result.bitExact == false {
                             wrong += 1
                             writeStderr("rank \(rank) op #\(result.opSeq): NOT bit-exact: \(result.detail)")

@@ -38,6 +38,36 @@ import Worker
         return outcome
     }
 
+    /// Six reduce-scatters or all-gathers of 8 blocks of `block` f32 with specials, in place then out
+    /// of place by turns (blocks of 625 f32: chunks of 256 straddle block edges, so a chunk's data
+    /// goes to two ranks and recovery shares parts of chunks).
+    static func blockWorkload(_ comm: Communicator, _ collective: Collective, block: Int) async throws -> Outcome {
+        var outcome = Outcome(results: [], bytes: [])
+        let total = block * comm.worldSize
+        let send = UnsafeMutableRawPointer.allocate(byteCount: total * 4, alignment: 64)
+        let recv = UnsafeMutableRawPointer.allocate(byteCount: total * 4, alignment: 64)
+        defer { send.deallocate(); recv.deallocate() }
+        let own = comm.rank * block * 4
+        for op in 1...6 {
+            let generator = InputGenerator(seed: UInt64(op) &+ 40, specials: true)
+            let inPlace = op % 2 == 0
+            if collective == .reduceScatter {
+                generator.fill(.f32, rank: comm.rank, offset: 0, count: total, into: send)
+                let into = inPlace ? send + own : recv
+                outcome.results.append(try await comm.reduceScatter(
+                    dtype: .f32, op: .sum, blockCount: block, send: send, recv: into, validation: .generated(generator)))
+                outcome.bytes.append(bytes(into, block * 4))
+            } else {
+                let into = inPlace ? send : recv
+                generator.fill(.f32, rank: comm.rank, offset: 0, count: block, into: into + own)
+                outcome.results.append(try await comm.allGather(
+                    dtype: .f32, blockCount: block, send: into + own, recv: into, validation: .generated(generator)))
+                outcome.bytes.append(bytes(into, total * 4))
+            }
+        }
+        return outcome
+    }
+
     /// Each spec with the operations it retries and the switches each one names. In the last, leaf0
     /// dies in op 2 and spine0 dies in the same op, on the tree that replaced leaf0: op 2's chunks
     /// then come from three trees, and the replay must fold each in the order of the one that computed it.
@@ -49,6 +79,15 @@ import Worker
 
     @Test(arguments: TransportKind.allCases, specs.indices)
     func aKilledSwitchCostsARetryAndEveryResultStaysBitExact(transport: TransportKind, index: Int) async throws {
+        try await killedSwitch(transport: transport, index: index, collective: .allreduce)
+    }
+
+    @Test(arguments: TransportKind.allCases, [Collective.reduceScatter, .allGather])
+    func reduceScatterAndAllGatherSurviveAKilledSwitch(transport: TransportKind, collective: Collective) async throws {
+        try await killedSwitch(transport: transport, index: 2, collective: collective)
+    }
+
+    func killedSwitch(transport: TransportKind, index: Int, collective: Collective) async throws {
         let (spec, expected) = Self.specs[index]
         var harness = ClusterHarness(topology: try ClusterHarness.topology("default.yaml"), ranks: 8,
                                      transport: transport)
@@ -68,7 +107,10 @@ import Worker
             daemons.lock.withLock { daemons.byName[name] = daemon }
         }
         let count = 5000  // 20 chunks of 256 f32, window 4
-        let results = try await harness.runJob(on: fabric) { comm in try await Self.workload(comm, count: count) }
+        let results = try await harness.runJob(on: fabric) { comm in
+            collective == .allreduce ? try await Self.workload(comm, count: count)
+                : try await Self.blockWorkload(comm, collective, block: count / 8)
+        }
         await fabric.stop()
         let killed = spec.split(separator: ";").map { $0.dropFirst(5).prefix { $0 != "@" } }.map(String.init)
         #expect(daemons.struck == killed, "\(daemons.struck)")
@@ -87,6 +129,7 @@ import Worker
                 }
             }
             // Every rank holds the same bits (the replay checked them; this checks they agree too).
+            if collective == .reduceScatter { continue }  // each rank holds its own block
             if let reference { #expect(outcome.bytes == reference, "rank \(rank) differs from rank 0") }
             reference = reference ?? outcome.bytes
         }

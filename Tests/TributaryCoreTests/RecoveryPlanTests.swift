@@ -5,14 +5,48 @@ import TributaryCore
 @Suite struct RecoveryPlanTests {
     static func state(_ rank: Int, op: UInt64, finished: Bool = false, held: [Int] = [], chunks: Int = 8,
                       collective: Collective = .allreduce, root: Int = 0, retainedOp: UInt64 = 0, retained: [Int] = [],
-                      damaged: [Int] = []) -> RecoveryState {
+                      damaged: [Int] = [], chunkElements: Int = 0) -> RecoveryState {
         RecoveryState(job: 1, rank: rank, epoch: 1, opSeq: op, finished: finished, held: held, chunkCount: chunks,
-                      collective: collective, root: root, retainedOp: retainedOp, retained: retained, damaged: damaged)
+                      collective: collective, root: root, retainedOp: retainedOp, retained: retained, damaged: damaged,
+                      chunkElements: chunkElements)
     }
 
     static func plan(_ states: [RecoveryState]) throws -> RecoveryPlan {
         try RecoveryPlan.make(states: Dictionary(uniqueKeysWithValues: states.map { ($0.rank, $0) }),
                               worldSize: states.count)
+    }
+
+    /// A reduce-scatter over 4 ranks with blocks of 3 in chunks of 2: chunk k = [2k, 2k+2), so
+    /// chunk 1 straddles ranks 0 and 1, chunk 2 lies in rank 1's block, chunk 3 straddles 2 and 3.
+    static func scatter(_ rank: Int, held: [Int]) -> RecoveryState {
+        state(rank, op: 5, held: held, chunks: 6, collective: .reduceScatter, root: 3, chunkElements: 2)
+    }
+
+    @Test func aReduceScatterChunkGoesOnlyToTheRanksWhoseBlocksItOverlaps() throws {
+        // Ranks 0-1 (surviving leaf) got chunks 0-2, ranks 2-3 (lost leaf) 0-1; rank 1 missed chunk 1.
+        let plan = try Self.plan([
+            Self.scatter(0, held: [0, 1, 2]), Self.scatter(1, held: [0, 2]),
+            Self.scatter(2, held: [0, 1]), Self.scatter(3, held: [0, 1]),
+        ])
+        #expect(plan.recompute == [3, 4, 5])
+        #expect(plan.decided == [0, 1, 2])
+        #expect(plan.shares == [
+            // Rank 1's part of chunk 1 comes from rank 0, the other rank that holds chunk 1's data.
+            .init(chunk: 1, holder: 0, lacking: [1], needBytes: [1]),
+            // Chunk 2 is rank 1's alone: ranks 2 and 3 only need to know it is done.
+            .init(chunk: 2, holder: nil, lacking: [2, 3], needBytes: []),
+        ])
+    }
+
+    @Test func aReduceScatterOfAnotherShapeIsInconsistent() throws {
+        #expect(throws: RecoveryPlan.Failure.self) {
+            try Self.plan([Self.scatter(0, held: []), Self.state(1, op: 5, chunks: 6, collective: .reduceScatter,
+                                                                 root: 3, chunkElements: 4)])
+        }
+        // Chunks that cannot be blocks of 3 over 2 ranks in chunks of 2.
+        #expect(throws: RecoveryPlan.Failure.self) {
+            try Self.plan([Self.scatter(0, held: []), Self.scatter(1, held: [])])
+        }
     }
 
     @Test func nothingHeldMeansEveryChunkAgain() throws {
