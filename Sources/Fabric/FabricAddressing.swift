@@ -3,7 +3,7 @@
 ///
 /// Everything lives inside 10.76.0.0/14 and only inside the fabric's own namespaces
 /// (the root namespace never sees these addresses), so two fabrics up at once may reuse them:
-/// - node data addresses: `10.76.0.0/16`, node i gets `10.76.0.0 + i + 1` as a /32 on `lo`;
+/// - node data addresses: `10.76.0.0/16`, node i gets `10.76.0.0 + i + 1` as a /32 on `data0`;
 /// - links: `10.77.0.0/16` cut into /30s, link i gets `10.77.0.0 + 4i` (`+1` for end a, `+2` for b);
 /// - management: `10.78.0.0/16` on one bridge, the management namespace `.1`, node i `+ i + 2`.
 enum FabricAddressing {
@@ -16,6 +16,10 @@ enum FabricAddressing {
     static let maxNodes = 65_533
     /// /30s in a /16.
     static let maxLinks = 16_384
+
+    /// The interface holding a node's data address: a bridge without ports (the kernel here has
+    /// no `dummy` links), up, so the address is local and programs that list interfaces find it.
+    static let dataInterface = "data0"
 
     /// Bridge in the management namespace that every node's management veth is a port of.
     static let managementBridge = "mbr"

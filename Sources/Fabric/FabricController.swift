@@ -129,7 +129,9 @@ public final class FabricController: Sendable {
         for node in plan.nodes {
             let i = nodeIndex[node.name]!
             let management = FabricAddressing.managementInterface(node: i)
-            var ip = ["link set lo up", "address add \(node.dataAddress)/32 dev lo",
+            let data = FabricAddressing.dataInterface
+            var ip = ["link set lo up", "link add \(data) type bridge",
+                      "address add \(node.dataAddress)/32 dev \(data)", "link set \(data) up",
                       "address add \(node.managementAddress)/\(FabricAddressing.managementPrefixLength) dev \(management)",
                       "link set \(management) up"]
             var tc: [String] = []
@@ -263,9 +265,8 @@ public final class FabricController: Sendable {
             }
             if forwarding == false { problems.append("\(node.name): IPv4 forwarding is off") }
             if routes < planned.count { problems.append("\(node.name): \(routes)/\(planned.count) routes present") }
-            let lo = probe?.interfaces["lo"]
-            if lo?.addresses.contains(node.dataAddress) != true {
-                problems.append("\(node.name): data address \(node.dataAddress) missing on lo")
+            if probe?.interfaces[FabricAddressing.dataInterface]?.addresses.contains(node.dataAddress) != true {
+                problems.append("\(node.name): data address \(node.dataAddress) missing on \(FabricAddressing.dataInterface)")
             }
             let i = plan.nodes.firstIndex(of: node)!
             let management = probe?.interfaces[FabricAddressing.managementInterface(node: i)]

@@ -11,7 +11,8 @@ import TributaryCore
 /// - Namespaces: `<prefix><node>` (e.g. `trib-default-h0`) and `<prefix>mgmt` for the management
 ///   namespace. One shared prefix lets `down` find everything even after a crash.
 /// - Nodes are ordered switches first (file order), then hosts, like the tree builder's indices.
-/// - Data addressing: every node's `dataAddress` is a /32 on its `lo` (see `Node.dataAddress`);
+/// - Data addressing: every node's `dataAddress` is a /32 on an interface of its own (see
+///   `Node.dataAddress`);
 ///   link ends get a /30 each; every node has a route to every other node's /32 (see `routes`).
 /// - Management: a bridge in the management namespace; each node has an unshaped veth into it.
 public struct FabricPlan: Sendable, Codable, Equatable {
@@ -113,6 +114,15 @@ public struct FabricPlan: Sendable, Codable, Equatable {
 
     /// The node called `name` (topology name), if any.
     public func node(_ name: String) -> Node? { nodes.first { $0.name == name } }
+
+    /// The network every node's data address lies in (what an MPI library's TCP transport is told
+    /// to use, so its traffic takes the shaped links).
+    public static var dataNetwork: String { FabricAddressing.format(FabricAddressing.dataBase) + "/16" }
+
+    /// The unshaped management network every namespace of the fabric is on.
+    public static var managementNetwork: String {
+        FabricAddressing.format(FabricAddressing.managementBase) + "/\(FabricAddressing.managementPrefixLength)"
+    }
 
     /// One-way latency (sum of link latencies) and bottleneck rate along the routed path between two
     /// nodes; used for bandwidth-delay products. `jitter` is the sum of the links' jitters (an upper

@@ -15,9 +15,12 @@ extension FabricPlan {
         public var namespace: String
         /// IPv4 address (no prefix) reachable from every other node over the shaped data links.
         ///
-        /// A /32 on the node's `lo`, not one of its link addresses: it stays the same whichever link a
-        /// packet arrives on, so multi-homed hosts (rails) and switches have one identity, and routes
-        /// set it as the source address so replies come back over the data links too.
+        /// A /32 of its own, not one of the link /30s: it stays the same whichever link a packet
+        /// arrives on, so multi-homed hosts (rails) and switches have one identity, and routes set it
+        /// as the source address so replies come back over the data links too. It sits alone on an
+        /// interface of its own (`FabricAddressing.dataInterface`, a bridge without ports): not on
+        /// `lo`, which MPI libraries skip, and not beside a link's /30, which Open MPI's TCP transport
+        /// would publish and dial instead.
         public var dataAddress: String
         /// IPv4 address (no prefix) on the unshaped management network (coordinator, control plane).
         public var managementAddress: String

@@ -81,7 +81,7 @@ struct FabricCommand: ParsableCommand {
         commandName: "fabric",
         abstract: "Build, inspect or remove the emulated fabric: a network namespace per host and switch, shaped veth "
             + "links, a management network.",
-        subcommands: [Up.self, Down.self, Status.self, FabricExec.self])
+        subcommands: [Up.self, Down.self, Status.self, FabricExec.self, FabricHostfile.self])
 
     struct Up: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create the fabric of a topology (as root).")
@@ -188,7 +188,12 @@ final class FabricSession {
 /// that is up (`fabric up`, `serve --fabric`, a `launch --fabric --keep-fabric`), on exactly the
 /// links Tributary uses, and returns its exit status. The program finds its place in the
 /// environment: `TRIBUTARY_NODE`, `TRIBUTARY_DATA_ADDRESS`, `TRIBUTARY_FABRIC_STATE` (a
-/// `tributary worker` uses them for its host, ring address and link emulation).
+/// `tributary worker` uses them for its host, ring address and link emulation). Under a launcher
+/// (`mpirun … tributary fabric exec --host-of-rank -- PROGRAM`) each rank goes to its own host's
+/// namespace: rank r to the r-th host of the topology, as for Tributary's own workers. The launcher
+/// itself runs with `--launcher` in the management namespace, which every host reaches over the
+/// management network: Open MPI's ranks dial their launcher's PMIx server, by default on loopback,
+/// which a rank in another namespace cannot reach.
 struct FabricExec: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec", abstract: "Run a command in a host's (or switch's) namespace of a running fabric (as root).")
@@ -198,8 +203,19 @@ struct FabricExec: ParsableCommand {
     static let stateVariable = "TRIBUTARY_FABRIC_STATE"
 
     @Option(help: "Topology file.") var config: String = "Configs/default.yaml"
-    @Option(name: .customLong("host"), help: "The host or switch whose namespace runs the command.") var node: String
+    @Option(name: .customLong("host"), help: "The host or switch whose namespace runs the command.") var node: String?
+    @Flag(help: "The host of this process's rank under a launcher (OMPI_COMM_WORLD_RANK, PMI_RANK, SLURM_PROCID or RANK): rank r runs on the r-th host.")
+    var hostOfRank = false
+    @Flag(help: "Run a launcher (mpirun) in the fabric's management namespace, its PMIx server reachable from every host's namespace.")
+    var launcher = false
+    @Option(help: "Preload this library (LD_PRELOAD) into the command only, not into `ip`.") var preload: String?
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String]
+
+    func validate() throws {
+        guard [node != nil, hostOfRank, launcher].filter({ $0 }).count == 1 else {
+            throw ValidationError("give one of --host NODE, --host-of-rank or --launcher")
+        }
+    }
 
     func run() throws {
         let topology = try loadTopology(config, command: "fabric exec")
@@ -210,22 +226,93 @@ struct FabricExec: ParsableCommand {
                                   + "or `tributary serve --fabric --config \(config)` first")
         }
         let state = try FabricState.load(statePath)
-        guard let place = state.plan.node(node) else {
-            throw ValidationError("\(node) is not a host or switch of \(plan.name)")
+        var node = self.node ?? ""
+        if hostOfRank {
+            let rank: Int
+            do {
+                rank = try LaunchEnvironment.rankAndSize(rank: nil, size: nil).rank
+            } catch {
+                throw ValidationError("--host-of-rank: \(error)")
+            }
+            let hosts = topology.hostNames
+            guard rank < hosts.count else {
+                throw ValidationError("--host-of-rank: rank \(rank), but \(plan.name) has \(hosts.count) hosts")
+            }
+            node = hosts[rank]
         }
-        let arguments = command.first == "--" ? Array(command.dropFirst()) : command
+        let namespace: String
+        if launcher {
+            namespace = state.plan.managementNamespace
+            // PMIx (Open MPI's launcher protocol) listens beyond loopback, on the management network.
+            setenv("PMIX_MCA_ptl_tcp_remote_connections", "1", 1)
+            setenv("PMIX_MCA_ptl_tcp_if_include", FabricPlan.managementNetwork, 1)
+        } else {
+            guard let place = state.plan.node(node) else {
+                throw ValidationError("\(node) is not a host or switch of \(plan.name)")
+            }
+            namespace = place.namespace
+            setenv(Self.nodeVariable, node, 1)
+            setenv(Self.dataAddressVariable, place.dataAddress, 1)
+        }
+        var arguments = command.first == "--" ? Array(command.dropFirst()) : command
         guard !arguments.isEmpty else { throw ValidationError("give the command to run after --") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", place.namespace] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment[Self.nodeVariable] = node
-        environment[Self.dataAddressVariable] = place.dataAddress
-        environment[Self.stateVariable] = statePath
-        process.environment = environment
-        try process.run()
-        process.waitUntilExit()
-        if process.terminationReason == .uncaughtSignal { throw ExitCode(128 + process.terminationStatus) }
-        if process.terminationStatus != 0 { throw ExitCode(process.terminationStatus) }
+        if let preload {
+            let existing = ProcessInfo.processInfo.environment["LD_PRELOAD"].map { ":" + $0 } ?? ""
+            arguments = ["/usr/bin/env", "LD_PRELOAD=\(preload)\(existing)"] + arguments
+        }
+        setenv(Self.stateVariable, statePath, 1)
+        // This process becomes `ip netns exec`, which becomes the command (it enters the namespace
+        // and execs, no fork): one process from start to end, so a launcher's signals, its wait and
+        // its kill reach the command itself, its exit status is the command's, and nothing is orphaned.
+        let argv = ["/usr/sbin/ip", "netns", "exec", namespace] + arguments
+        var cArgs = argv.map { strdup($0) }
+        cArgs.append(nil)
+        execv(argv[0], &cArgs)
+        throw ValidationError("cannot run \(argv[0]): \(String(cString: strerror(errno)))")
     }
+}
+
+/// `tributary fabric hostfile`: what a launcher needs to run any program on the fabric's links —
+/// each host in rank order with its namespace and data address (routed to every other node over
+/// the shaped links), and the Open MPI options that keep MPI's own traffic on those links.
+struct FabricHostfile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hostfile",
+        abstract: "Print the hosts of a fabric in rank order (namespace, data address) and how to run MPI on its links.")
+
+    @Option(help: "Topology file.") var config: String = "Configs/default.yaml"
+    @Flag(help: "JSON instead of text.") var json = false
+
+    struct Entry: Codable {
+        var rank: Int
+        var host: String
+        var namespace: String
+        var dataAddress: String
+    }
+
+    func run() throws {
+        let topology = try loadTopology(config, command: "fabric hostfile")
+        let plan = try FabricPlan(topology: topology)
+        let entries = topology.hostNames.enumerated().compactMap { rank, host in
+            plan.node(host).map { Entry(rank: rank, host: host, namespace: $0.namespace, dataAddress: $0.dataAddress) }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+            return
+        }
+        print("# fabric \(plan.name): \(entries.count) hosts in rank order (host, namespace, data address).")
+        print("# Open MPI on exactly these links (as root, the fabric up; mpirun in the management namespace):")
+        print("#   tributary fabric exec --config \(config) --launcher -- \\")
+        print("#     mpirun -np \(entries.count) --oversubscribe --allow-run-as-root \(FabricHostfile.openMPIOptions.joined(separator: " ")) \\")
+        print("#     tributary fabric exec --config \(config) --host-of-rank -- PROGRAM ARGS")
+        print("# or through the switches: tributary mpirun --fabric --config \(config) -np \(entries.count) -- PROGRAM ARGS")
+        for e in entries { print("\(e.host) \(e.namespace) \(e.dataAddress)") }
+    }
+
+    /// MPI's own traffic over TCP on the data addresses (the shaped links), never shared memory or
+    /// the unshaped management network.
+    static let openMPIOptions = ["--mca", "pml", "ob1", "--mca", "btl", "self,tcp",
+                                 "--mca", "btl_tcp_if_include", FabricPlan.dataNetwork]
 }

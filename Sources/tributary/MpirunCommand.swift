@@ -13,7 +13,10 @@ struct MpirunCommand: AsyncParsableCommand {
         abstract: "Run an MPI program with its collectives through the emulated switches (Open MPI's mpirun + LD_PRELOAD).",
         discussion: """
             tributary mpirun -np 8 --config Configs/default.yaml -- ./my_mpi_program ARGS
-            Options this command does not know go to mpirun. Without --config the fabric is the running one named by \
+            tributary mpirun -np 8 --config Configs/leaf-spine-fabric.yaml --fabric -- ./my_mpi_program ARGS
+            With --fabric (as root) the switches run in the emulated fabric's namespaces and rank r runs in the r-th \
+            host's namespace, so Tributary's traffic and MPI's own (TCP on the data addresses, no shared memory) take \
+            the shaped links. Options this command does not know go to mpirun. Without --config the fabric is the running one named by \
             $TRIBUTARY_FABRIC (`tributary serve --endpoint-file`). Rank 0 prints one line at MPI_Finalize: how many \
             collectives ran in-network and which were passed to MPI, and why. libtributary_mpi.so is looked for \
             beside this executable (scripts/build-clients puts it there) or at $TRIBUTARY_MPI_LIBRARY.
@@ -28,6 +31,9 @@ struct MpirunCommand: AsyncParsableCommand {
     @Flag(help: "Fail instead of running on MPI alone when the fabric cannot be reached.")
     var strict = false
 
+    @Flag(help: "Run the switches and every rank in the emulated fabric's namespaces, on its shaped links (with --config; as root).")
+    var fabric = false
+
     @Option(help: "Open MPI's launcher.")
     var mpirun: String = "mpirun"
 
@@ -40,6 +46,10 @@ struct MpirunCommand: AsyncParsableCommand {
             throw ValidationError("no program: tributary mpirun -np N [--config FILE] -- PROGRAM ARGS")
         }
         let library = try Self.interpositionLibrary()
+        if fabric {
+            guard config != nil else { throw ValidationError("--fabric needs --config: the topology to emulate") }
+            guard getuid() == 0 else { throw ValidationError("--fabric makes network namespaces: run it as root") }
+        }
         var supervisor: ProcessSupervisor?
         var stateDirectory: String?
         // Registered before serve starts: a fabric that never comes up is stopped and its directory goes too.
@@ -65,7 +75,7 @@ struct MpirunCommand: AsyncParsableCommand {
             supervisor = serving
             try serving.start(name: "serve", arguments: [
                 "serve", "--config", config, "--endpoint-file", endpointPath, "--state-dir", "\(directory)/fabric",
-                "--no-metrics"])
+                "--no-metrics"] + (fabric ? ["--fabric"] : []))
             try await Self.waitForEndpoint(endpointPath, serve: serving)
         } else {
             guard let named = ProcessInfo.processInfo.environment[FabricEndpoint.environmentVariable] else {
@@ -89,15 +99,36 @@ struct MpirunCommand: AsyncParsableCommand {
         if getuid() == 0 && !arguments.contains("--allow-run-as-root") { launcher.append("--allow-run-as-root") }
         // Ranks beyond the cores are the point of an emulator on one machine.
         if !arguments.contains("--oversubscribe") && !arguments.contains("--map-by") { launcher.append("--oversubscribe") }
-        // The ranks preload the shim; mpirun itself (no MPI program) does not.
-        let preload = ([library] + (environment["LD_PRELOAD"].map { [$0] } ?? [])).joined(separator: ":")
-        launcher += ["-x", "LD_PRELOAD=\(preload)"]
+        // mpirun's options, then (after `--`) the program and its arguments.
+        let split = arguments.firstIndex(of: "--")
+        let options = split.map { Array(arguments[..<$0]) } ?? []
+        var program = split.map { Array(arguments[($0 + 1)...]) } ?? arguments
+        launcher += options
+        if fabric, let config {
+            guard split != nil, !program.isEmpty else {
+                throw ValidationError("--fabric: put the program after `--` (tributary mpirun --fabric … -- PROGRAM ARGS)")
+            }
+            // Each rank enters its host's namespace and only the program there preloads the shim;
+            // MPI's own traffic goes over TCP on the data addresses (unless the user chose a BTL).
+            if !options.contains(where: { $0.hasPrefix("btl") }) { launcher += FabricHostfile.openMPIOptions }
+            program = [selfExecutable(), "fabric", "exec", "--config", config, "--host-of-rank", "--preload", library,
+                       "--"] + program
+        } else {
+            // The ranks preload the shim; mpirun itself (no MPI program) does not.
+            let preload = ([library] + (environment["LD_PRELOAD"].map { [$0] } ?? [])).joined(separator: ":")
+            launcher += ["-x", "LD_PRELOAD=\(preload)"]
+        }
         // The secret reaches the ranks through mpirun's environment, not its command line (which anyone can read).
         for name in exported.keys.sorted() { launcher += ["-x", name] }
-        let program = arguments.first == "--" ? Array(arguments.dropFirst()) : arguments
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = launcher + program
+        if fabric, let config {
+            // mpirun in the management namespace, where every rank's namespace reaches its PMIx server.
+            process.executableURL = URL(fileURLWithPath: selfExecutable())
+            process.arguments = ["fabric", "exec", "--config", config, "--launcher", "--", "/usr/bin/env"]
+                + launcher + program
+        }
         process.environment = environment.merging(exported) { _, new in new }
         do {
             try process.run()

@@ -55,6 +55,25 @@ struct FabricLaunchTests {
         let unknown = try LaunchTests.tributary(["fabric", "exec", "--config", config, "--host", "h9", "--", "true"])
         #expect(unknown.status != 0)
         #expect(unknown.stderr.contains("h9 is not a host or switch"), "\(unknown.output)")
+        // Under a launcher each rank goes to its own host; a preloaded library reaches the command only.
+        let ranked = try LaunchTests.tributary([
+            "fabric", "exec", "--config", config, "--host-of-rank", "--preload", "/nonexistent/libx.so", "--",
+            "/bin/sh", "-c", "test \"$TRIBUTARY_NODE\" = h3 && test \"$LD_PRELOAD\" = /nonexistent/libx.so && exit 9",
+        ], environment: ["OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_SIZE": "4"])
+        #expect(ranked.status == 9, "\(ranked.output)")
+        let noRank = try LaunchTests.tributary(["fabric", "exec", "--config", config, "--host-of-rank", "--", "true"])
+        #expect(noRank.status != 0 && noRank.stderr.contains("--host-of-rank"), "\(noRank.output)")
+        // The hostfile lists the hosts in rank order with the addresses the namespaces really have.
+        let hostfile = try LaunchTests.tributary(["fabric", "hostfile", "--config", config])
+        #expect(hostfile.status == 0, "\(hostfile.output)")
+        let lines = hostfile.stdout.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ") }
+        #expect(lines.map { String($0[0]) } == ["h0", "h1", "h2", "h3"], "\(hostfile.stdout)")
+        #expect(hostfile.stdout.contains("btl_tcp_if_include 10.76.0.0/16"))
+        if let h2 = lines.first(where: { $0[0] == "h2" }) {
+            let check = try LaunchTests.tributary(["fabric", "exec", "--config", config, "--host", "h2", "--",
+                                                   "/bin/sh", "-c", "ip -4 -o addr show | grep -q \" \(h2[2])/\""])
+            #expect(check.status == 0, "h2's data address \(h2[2]) is not in its namespace: \(check.output)")
+        }
     }
 
     @Test func fabricUpStatusDownIsIdempotent() throws {
