@@ -168,9 +168,11 @@ public struct StreamingParameters: Sendable, Codable, Equatable {
 
     /// Chunks of an operation over `count` elements; at least one, so an empty operation still
     /// synchronises (a barrier is an empty allreduce).
-    public func chunkCount(count: Int, dtype: DType) -> Int {
-        let per = chunkElements(dtype)
-        return max(1, (count + per - 1) / per)
+    public func chunkCount(count: Int, dtype: DType) -> Int { geometry(count: count, dtype: dtype).chunkCount }
+
+    /// Where the chunks of an operation over `count` elements of `dtype` lie.
+    public func geometry(count: Int, dtype: DType) -> ChunkGeometry {
+        ChunkGeometry(count: count, chunkElements: chunkElements(dtype))
     }
 }
 

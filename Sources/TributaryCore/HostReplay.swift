@@ -31,13 +31,10 @@ public struct HostReplay: Sendable {
         self.input = input
     }
 
-    public var chunkCount: Int { max(1, (count + chunkElements - 1) / chunkElements) }
+    public var chunkCount: Int { geometry.chunkCount }
 
     /// Element range of chunk `k`.
-    public func range(ofChunk k: Int) -> Range<Int> {
-        let lo = min(count, k * chunkElements)
-        return lo..<min(count, lo + chunkElements)
-    }
+    public func range(ofChunk k: Int) -> Range<Int> { geometry.range(ofChunk: k) }
 
     /// The result bytes of chunk `k` as every receiving rank must hold them.
     public func expectedChunk(_ k: Int) -> [UInt8] {

@@ -495,8 +495,7 @@ public final class Communicator {
             (recv + rank * root * size).copyMemory(from: send, byteCount: root * size)
         }
         let results = ResultChunks(
-            ResultLayout(collective: collective, geometry: ChunkGeometry(count: count,
-                                                                         chunkElements: assignment.streaming.chunkElements(dtype)),
+            ResultLayout(collective: collective, geometry: assignment.streaming.geometry(count: count, dtype: dtype),
                          size: size, rank: rank, root: root, worldSize: worldSize, receivesAny: receives && count > 0),
             recv: recv)
         let call = Call(collective: collective, dtype: dtype, op: op, count: count, root: root, seq: seq,
