@@ -150,7 +150,9 @@ public struct JobSummary: Sendable, Codable, Equatable {
             let median = times[times.count / 2]
             let bytes = k.n * k.d.size
             let algbw = median > 0 ? Double(bytes) / median / 1e9 : 0
-            let factor = k.c == .allreduce && worldSize > 1 ? 2.0 * Double(worldSize - 1) / Double(worldSize) : 1.0
+            // nccl-tests' bus bandwidth: 2(n−1)/n for allreduce, (n−1)/n for reduce-scatter and all-gather.
+            let n = Double(max(1, worldSize))
+            let factor = worldSize <= 1 ? 1.0 : k.c == .allreduce ? 2 * (n - 1) / n : k.c.isBlockwise ? (n - 1) / n : 1.0
             let exact: String
             if ops.contains(where: { $0.bitExact == false }) {
                 exact = "NO"
