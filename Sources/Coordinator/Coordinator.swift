@@ -811,8 +811,10 @@ public actor Coordinator {
     /// differ is asked for the differing chunks, to name the first differing element.
     private func conclude(_ job: Job, _ record: OpRecord, expected: [UInt64]) {
         let first = record.first
+        // The result's pieces, once for every rank.
+        let pieces = record.replay?.pieces ?? []
         for (rank, report) in record.reports {
-            let held = record.replay?.pieces(heldBy: rank) ?? []
+            let held = record.replay?.pieces(pieces, heldBy: rank) ?? []
             if held.isEmpty {
                 record.verdicts[rank] = Verdict(job: job.id, opSeq: first.opSeq, rank: rank, bitExact: true, detail: "")
                 continue
@@ -823,7 +825,6 @@ public actor Coordinator {
                     detail: "rank \(rank) reported \(report.chunkDigests.count) chunk digests, expected \(held.count)")
                 continue
             }
-            let pieces = record.replay?.pieces ?? []
             var bad: [Int] = []
             for (i, digest) in zip(held, report.chunkDigests) where expected[i] != digest && bad.last != pieces[i].chunk {
                 bad.append(pieces[i].chunk)
@@ -846,10 +847,11 @@ public actor Coordinator {
         }
         let dtype = replay.dtype
         var detail = "rank \(d.rank): result digests differ from the host replay"
+        let pieces = replay.pieces
+        let held = replay.pieces(pieces, heldBy: d.rank).map { pieces[$0] }
         outer: for (k, bytes) in zip(d.chunks, d.bytes) {
             // The part of chunk k this rank holds (all of it but for a reduce-scatter's block edges).
-            let pieces = replay.pieces
-            guard let piece = replay.pieces(heldBy: d.rank).map({ pieces[$0] }).first(where: { $0.chunk == k }) else {
+            guard let piece = held.first(where: { $0.chunk == k }) else {
                 continue
             }
             let whole = replay.expectedChunk(k)

@@ -86,8 +86,13 @@ extension ChunkGeometry {
 
     /// Which of `resultPieces` `rank` holds (indices into them, in order).
     public func resultPieces(_ collective: Collective, root: Int, worldSize: Int, heldBy rank: Int) -> [Int] {
-        let pieces = resultPieces(collective, root: root)
-        return pieces.indices.filter {
+        Self.pieces(resultPieces(collective, root: root), of: collective, root: root, worldSize: worldSize, heldBy: rank)
+    }
+
+    /// Which of `pieces` (an operation's `resultPieces`, computed once) `rank` holds.
+    public static func pieces(_ pieces: [ResultPiece], of collective: Collective, root: Int, worldSize: Int,
+                              heldBy rank: Int) -> [Int] {
+        pieces.indices.filter {
             collective.receivers(of: pieces[$0].range, root: root, worldSize: worldSize).contains(rank)
         }
     }

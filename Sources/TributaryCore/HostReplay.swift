@@ -77,6 +77,11 @@ public struct HostReplay: Sendable {
         geometry.resultPieces(collective, root: root, worldSize: tree.worldSize, heldBy: rank)
     }
 
+    /// Which of `pieces` (already computed) `rank` holds.
+    public func pieces(_ pieces: [ResultPiece], heldBy rank: Int) -> [Int] {
+        ChunkGeometry.pieces(pieces, of: collective, root: root, worldSize: tree.worldSize, heldBy: rank)
+    }
+
     /// Digests of every piece's expected result, in `pieces` order.
     public func expectedDigests() -> [UInt64] {
         var out: [UInt64] = []

@@ -54,7 +54,7 @@ extension Communicator {
         let input: UnsafeRawPointer? = collective == .allGather ? recv.map { UnsafeRawPointer($0) } : send
         if collective == .allGather, let recv, count > 0, call.root > 0 {
             let block = layout.block
-            for k in ChunkGeometry(count: count, chunkElements: per).chunks(overlapping: block) {
+            for k in layout.geometry.chunks(overlapping: block) {
                 let lo = k * per, hi = lo + elements(k)
                 if lo < block.lowerBound { memset(recv + lo * size, 0, (block.lowerBound - lo) * size) }
                 if hi > block.upperBound { memset(recv + block.upperBound * size, 0, (hi - block.upperBound) * size) }

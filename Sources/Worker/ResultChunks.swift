@@ -42,8 +42,7 @@ struct ResultLayout: Sendable {
     func contributes(_ k: Int, _ contributesAtAll: Bool) -> Bool {
         guard contributesAtAll else { return false }
         guard collective == .allGather else { return true }
-        return BlockLayout(blockCount: root, worldSize: worldSize).ranks(overlapping: geometry.range(ofChunk: k))
-            .contains(rank)
+        return collective.contributors(of: geometry.range(ofChunk: k), root: root, worldSize: worldSize).contains(rank)
     }
 }
 
@@ -106,7 +105,8 @@ final class ResultChunks {
         let g = layout.geometry, size = layout.size
         let pieces = g.resultPieces(layout.collective, root: layout.root)
         let base = layout.collective == .reduceScatter ? layout.block.lowerBound : 0
-        return g.resultPieces(layout.collective, root: layout.root, worldSize: layout.worldSize, heldBy: layout.rank)
+        return ChunkGeometry.pieces(pieces, of: layout.collective, root: layout.root, worldSize: layout.worldSize,
+                                    heldBy: layout.rank)
             .map { i in
                 let p = pieces[i]
                 return (p, UnsafeRawBufferPointer(start: recv + (p.range.lowerBound - base) * size, count: p.range.count * size))
