@@ -18,57 +18,80 @@ import Worker
         var path: String
     }
 
-    /// Allreduces `count` generated elements on 8 ranks; checks each rank's bytes against the
-    /// host replay computed here, and the coordinator's verdict.
-    func allreduce(_ transport: TransportKind, count: Int, dtype: DType, op: ReduceOp, specials: Bool = false,
-                   outOfPlace: Bool = false) async throws {
+    /// One allreduce of generated elements.
+    struct Case: Sendable {
+        var count: Int
+        var dtype: DType
+        var op: ReduceOp
+        var specials = false
+        var outOfPlace = false
+    }
+
+    /// Allreduces each case's generated elements on 8 ranks, one after another in one job (a cluster
+    /// boot over RDMA in the emulated guest costs seconds); checks each rank's bytes against the host
+    /// replay computed here, and the coordinator's verdict.
+    func allreduce(_ transport: TransportKind, _ cases: [Case]) async throws {
         let topology = try ClusterHarness.topology("default.yaml")
         let harness = ClusterHarness(topology: topology, ranks: 8, transport: transport)
-        let generator = InputGenerator(seed: UInt64(count) &+ 11, specials: specials)
-        let results = try await harness.run { comm -> Outcome in
-            let size = max(1, count * dtype.size)
-            let send = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
-            let recv = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
-            defer { send.deallocate(); recv.deallocate() }
-            generator.fill(dtype, rank: comm.rank, offset: 0, count: count, into: send)
-            let before = bytes(send, count * dtype.size)
-            let r = try await comm.run(.allreduce, dtype: dtype, op: op, count: count, send: send,
-                                       recv: outOfPlace ? recv : send, validation: .generated(generator))
-            if outOfPlace {
-                #expect(bytes(send, count * dtype.size) == before, "out-of-place must not touch the input")
+        let results = try await harness.run { comm -> [Outcome] in
+            var outcomes: [Outcome] = []
+            for c in cases {
+                let generator = Self.generator(c)
+                let size = max(1, c.count * c.dtype.size)
+                let send = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+                let recv = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+                defer { send.deallocate(); recv.deallocate() }
+                generator.fill(c.dtype, rank: comm.rank, offset: 0, count: c.count, into: send)
+                let before = bytes(send, c.count * c.dtype.size)
+                let r = try await comm.run(.allreduce, dtype: c.dtype, op: c.op, count: c.count, send: send,
+                                           recv: c.outOfPlace ? recv : send, validation: .generated(generator))
+                if c.outOfPlace {
+                    #expect(bytes(send, c.count * c.dtype.size) == before, "out-of-place must not touch the input")
+                }
+                outcomes.append(Outcome(result: bytes(c.outOfPlace ? recv : send, c.count * c.dtype.size),
+                                        bitExact: r.bitExact, path: r.path))
             }
-            return Outcome(result: bytes(outOfPlace ? recv : send, count * dtype.size), bitExact: r.bitExact,
-                           path: r.path)
+            return outcomes
         }
         let tree = try TreeBuilder(topology: topology).build(hosts: Array(topology.hostNames.prefix(8)))
-        let replay = HostReplay(tree: tree, collective: .allreduce, dtype: dtype, op: op, count: count, root: 0,
-                                chunkElements: 1024 / dtype.size) { rank, offset, n, into in
-            generator.fill(dtype, rank: rank, offset: offset, count: n, into: into)
-        }
-        let expected = (0..<replay.chunkCount).flatMap { replay.expectedChunk($0) }
-        for (rank, result) in results.enumerated() {
-            let outcome = try result.get()
-            #expect(outcome.result == expected, "rank \(rank) differs from the host replay (\(count) \(dtype) \(op))")
-            #expect(outcome.bitExact == true, "coordinator verdict for rank \(rank)")
-            #expect(outcome.path.hasPrefix("in-network"))
+        let perRank = try results.map { try $0.get() }
+        for (index, c) in cases.enumerated() {
+            let generator = Self.generator(c)
+            let replay = HostReplay(tree: tree, collective: .allreduce, dtype: c.dtype, op: c.op, count: c.count,
+                                    root: 0, chunkElements: 1024 / c.dtype.size) { rank, offset, n, into in
+                generator.fill(c.dtype, rank: rank, offset: offset, count: n, into: into)
+            }
+            let expected = (0..<replay.chunkCount).flatMap { replay.expectedChunk($0) }
+            for (rank, outcomes) in perRank.enumerated() {
+                let outcome = outcomes[index]
+                #expect(outcome.result == expected,
+                        "rank \(rank) differs from the host replay (\(c.count) \(c.dtype) \(c.op))")
+                #expect(outcome.bitExact == true, "coordinator verdict for rank \(rank) (\(c.count) \(c.dtype) \(c.op))")
+                #expect(outcome.path.hasPrefix("in-network"))
+            }
         }
     }
 
-    @Test(arguments: TransportKind.allCases, counts)
-    func allreduceF32SumOverSizes(transport: TransportKind, count: Int) async throws {
-        try await allreduce(transport, count: count, dtype: .f32, op: .sum)
+    static func generator(_ c: Case) -> InputGenerator {
+        InputGenerator(seed: UInt64(c.count) &+ 11, specials: c.specials)
     }
 
-    @Test(arguments: TransportKind.allCases, [(DType.f64, ReduceOp.prod), (.f16, .sum), (.bf16, .max),
-                                               (.f32, .min), (.i32, .bxor), (.u64, .sum), (.i8, .band), (.u32, .bor)])
-    func allreduceDTypesAndOps(transport: TransportKind, combo: (DType, ReduceOp)) async throws {
-        try await allreduce(transport, count: 1000, dtype: combo.0, op: combo.1, specials: combo.0.isFloatingPoint)
+    @Test(arguments: TransportKind.allCases)
+    func allreduceF32SumOverSizes(transport: TransportKind) async throws {
+        try await allreduce(transport, Self.counts.map { Case(count: $0, dtype: .f32, op: .sum) })
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func allreduceDTypesAndOps(transport: TransportKind) async throws {
+        let combos: [(DType, ReduceOp)] = [(.f64, .prod), (.f16, .sum), (.bf16, .max), (.f32, .min), (.i32, .bxor),
+                                           (.u64, .sum), (.i8, .band), (.u32, .bor)]
+        try await allreduce(transport, combos.map { Case(count: 1000, dtype: $0.0, op: $0.1, specials: $0.0.isFloatingPoint) })
     }
 
     @Test(arguments: TransportKind.allCases)
     func allreduceSpecialValuesOutOfPlace(transport: TransportKind) async throws {
-        try await allreduce(transport, count: 2 * Self.chunkElements + 3, dtype: .f32, op: .sum, specials: true,
-                            outOfPlace: true)
+        try await allreduce(transport, [Case(count: 2 * Self.chunkElements + 3, dtype: .f32, op: .sum, specials: true,
+                                             outOfPlace: true)])
     }
 
     @Test(arguments: TransportKind.allCases)

@@ -7,7 +7,7 @@ import Worker
 
 /// Mismatched collectives, wrong inputs, silent ranks: each fails with its cause named.
 @Suite(.serialized) struct FailureClusterTests {
-    @Test(arguments: TransportKind.allCases, ["count", "dtype", "op"])
+    @Test(arguments: TransportKind.allCases, TransportKind.variations(["count", "dtype", "op"], representative: "count"))
     func mismatchedCollectiveNamesTheRank(transport: TransportKind, kind: String) async throws {
         let topology = try ClusterHarness.topology("default.yaml")
         let harness = ClusterHarness(topology: topology, ranks: 8, transport: transport)
