@@ -37,6 +37,12 @@ public protocol FrameConnection: AnyObject, Sendable {
     func sendAndWait(_ frame: Frame) async throws
     /// Closes both directions; `inbound` finishes.
     func close()
+    /// Run-to-completion delivery: from some point soon after this call the transport hands every
+    /// frame to `handler` on its own thread, in order, instead of yielding it to `inbound` — which
+    /// then finishes once the frames already in it are read — and then `.ended` once, when the
+    /// connection ends. False: this transport only has `inbound`. Use `serveFrames`, which
+    /// keeps the two in order; a handler must not block (it runs where the transport reads).
+    func deliverInline(_ handler: @escaping @Sendable (InlineDelivery) -> Void) -> Bool
     /// The peer has proved who it is (`Handshake`): lift the small limits every connection starts
     /// with (`WireFormat.preAuthenticationMaxBody`) to the transport's full frame size. Until then a
     /// stranger can make this process hold no more than that.
@@ -70,6 +76,8 @@ extension FrameConnection {
     public func waitForSends() async throws {}
 
     public func setPlacement(_ placement: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?) {}
+
+    public func deliverInline(_ handler: @escaping @Sendable (InlineDelivery) -> Void) -> Bool { false }
 
     /// Transports whose buffers are bounded anyway (in-process, RDMA's fixed receive ring) need nothing.
     public func authenticated() {}

@@ -65,6 +65,9 @@ final class FrameReadHandler: ChannelInboundHandler {
     private let localName: String
     private var parser: FrameParser
     private var failed = false
+    private var inactive = false
+    /// Set by `deliverInline` on the event loop: frames and the end go here, not to the stream.
+    private var inline: (@Sendable (InlineDelivery) -> Void)?
     /// Set from the receiver's thread, read on the event loop.
     let placement = PlacementBox()
 
@@ -86,14 +89,28 @@ final class FrameReadHandler: ChannelInboundHandler {
         parser.setLimits(maxBody: maxBody, maxControlBody: min(maxBody, WireFormat.defaultMaxControlBody))
     }
 
+    /// Runs on the event loop (see `TCPConnection.deliverInline`): from now on frames go to
+    /// `handler`; the stream ends after the ones already in it.
+    func deliverInline(_ handler: @escaping @Sendable (InlineDelivery) -> Void) {
+        inline = handler
+        if !failed { continuation.finish() }
+        if inactive { handler(.ended(nil)) }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         let buffer = unwrapInboundIn(data)
         let continuation = self.continuation
         let place = placement.current
         do {
-            try buffer.withUnsafeReadableBytes { raw in
-                try parser.feed(raw, placement: place) { continuation.yield($0) }
+            if let inline {
+                try buffer.withUnsafeReadableBytes { raw in
+                    try parser.feed(raw, placement: place) { inline(.frame($0)) }
+                }
+            } else {
+                try buffer.withUnsafeReadableBytes { raw in
+                    try parser.feed(raw, placement: place) { continuation.yield($0) }
+                }
             }
         } catch let error as WireError {
             reject(context: context, error)
@@ -103,12 +120,13 @@ final class FrameReadHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        inactive = true
         if !failed {
             if parser.isAtFrameBoundary {
-                continuation.finish()
+                end(nil)
             } else {
                 // The peer closed mid-frame: say so rather than dropping the bytes silently.
-                continuation.finish(throwing: TransportError.malformedFrame(
+                end(TransportError.malformedFrame(
                     peer: peer, .short(need: parser.partialFrameSize, have: parser.pendingBytes)))
             }
         }
@@ -118,8 +136,19 @@ final class FrameReadHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         guard !failed else { return }
         failed = true
-        continuation.finish(throwing: TransportError.connectionLost(peer: peer, reason: "\(error)"))
+        end(TransportError.connectionLost(peer: peer, reason: "\(error)"))
         context.close(promise: nil)
+    }
+
+    /// The connection is over, cleanly (nil) or not: whoever receives the frames hears it once.
+    private func end(_ error: Error?) {
+        if let inline {
+            inline(.ended(error))
+        } else if let error {
+            continuation.finish(throwing: error)
+        } else {
+            continuation.finish()
+        }
     }
 
     private func reject(context: ChannelHandlerContext, _ wire: WireError) {
@@ -128,7 +157,7 @@ final class FrameReadHandler: ChannelInboundHandler {
         if case .unsupportedVersion = wire { kind = .versionMismatch } else { kind = .malformedFrame }
         let report = ErrorReport(kind: kind, reporter: localName, message: "rejected frame from \(peer): \(wire)")
         // Finish first: the write may complete (and the close run) synchronously.
-        continuation.finish(throwing: TransportError.malformedFrame(peer: peer, wire))
+        end(TransportError.malformedFrame(peer: peer, wire))
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.frame(.control(.error(report))))).whenComplete { _ in
             bound.value.close(promise: nil)

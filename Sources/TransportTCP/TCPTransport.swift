@@ -153,6 +153,12 @@ final class TCPConnection: FrameConnection, @unchecked Sendable {
         channel.writeAndFlush(OutboundFrame.frame(frame), promise: nil)
     }
 
+    func deliverInline(_ handler: @escaping @Sendable (InlineDelivery) -> Void) -> Bool {
+        let reader = self.reader
+        channel.eventLoop.execute { reader.value.deliverInline(handler) }
+        return true
+    }
+
     func setPlacement(_ placement: (@Sendable (ChunkHeader) -> UnsafeMutableRawPointer?)?) {
         self.placement.current = placement
     }

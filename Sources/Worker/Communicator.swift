@@ -407,14 +407,15 @@ public final class Communicator {
                              _ continuation: AsyncStream<Event>.Continuation,
                              wrap: @escaping @Sendable (Frame) -> Event?, end: @escaping @Sendable (String) -> Event)
         -> Task<Void, Never> {
+        // Inline where the transport can: a frame goes from the thread that read it straight into
+        // the event stream the operation waits on, with no task of its own in between.
         Task {
-            do {
-                while let frame = try await inbound.iterator.next() {
-                    if let event = wrap(frame) { continuation.yield(event) }
-                }
-                continuation.yield(end("\(connection.peer) closed the connection"))
-            } catch {
-                continuation.yield(end("\(error)"))
+            switch await connection.serveFrames(after: inbound, { frame in
+                if let event = wrap(frame) { continuation.yield(event) }
+                return true
+            }) {
+            case .closed, .stopped: continuation.yield(end("\(connection.peer) closed the connection"))
+            case .failed(let error): continuation.yield(end("\(error)"))
             }
         }
     }

@@ -127,6 +127,48 @@ import Verbs
         await listener.close()
     }
 
+    /// `serveFrames` hands over every frame in order — those already waiting in `inbound` when it
+    /// starts, then those the transport delivers inline while and after it switches — and says
+    /// how the connection ended: closed by the peer, or stopped by the handler.
+    @Test(arguments: Kind.allCases)
+    func serveFramesKeepsOrderAcrossTheSwitchAndSaysHowItEnded(kind: Kind) async throws {
+        let net = kind.make()
+        let (listener, client, server) = try await Self.pair(net, host: kind.host)
+        let sent = (0..<300).map { Self.chunk($0, elements: $0 % 9) }
+        for f in sent[..<100] { client.send(f) }
+        try await client.sendAndWait(.control(.heartbeat(Heartbeat(sequence: 7))))
+        let received = FrameLog()
+        let box = IteratorBox(server.inbound.makeAsyncIterator())
+        async let ended = server.serveFrames(after: box) { received.append($0) }
+        for f in sent[100...] { client.send(f) }
+        try await within(30, "all \(sent.count + 1) frames served") {
+            while received.count < sent.count + 1 { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        client.close()
+        let end = await ended
+        var expected = Array(sent[..<100])
+        expected.append(.control(.heartbeat(Heartbeat(sequence: 7))))
+        expected += sent[100...]
+        #expect(received.frames == expected)
+        guard case .closed = end else { Issue.record("\(kind): ended \(end), not closed"); return }
+
+        // A handler that says stop ends serving at that frame; later frames are not handed over.
+        let (_, client2, server2) = try await Self.pair(net, host: kind.host, listener: listener)
+        let stopAt = FrameLog()
+        async let stopped = server2.serveFrames(after: IteratorBox(server2.inbound.makeAsyncIterator())) { frame in
+            stopAt.append(frame)
+            return stopAt.count < 5
+        }
+        for f in sent[..<20] { client2.send(f) }
+        let end2 = await stopped
+        guard case .stopped = end2 else { Issue.record("\(kind): ended \(end2), not stopped"); return }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(stopAt.frames == Array(sent[..<5]))
+        client2.close()
+        server2.close()
+        await listener.close()
+    }
+
     @Test(arguments: Kind.allCases)
     func closeFinishesThePeersInbound(kind: Kind) async throws {
         let net = kind.make()
@@ -227,4 +269,20 @@ import Verbs
         await #expect(throws: TransportError.self) { for try await _ in server.inbound {} }
         await listener.close()
     }
+}
+
+/// Frames a handler was given, in order, from whatever thread gave them.
+final class FrameLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var log: [Frame] = []
+
+    /// Records `frame`; true (go on), for use as a `serveFrames` handler.
+    @discardableResult
+    func append(_ frame: Frame) -> Bool {
+        lock.withLock { log.append(frame) }
+        return true
+    }
+
+    var frames: [Frame] { lock.withLock { log } }
+    var count: Int { lock.withLock { log.count } }
 }
