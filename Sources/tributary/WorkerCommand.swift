@@ -246,6 +246,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var done = 0
         var wrong = 0
         var callIndex: UInt64 = 0
+        var lastProgress = ContinuousClock.now
         for collective in collectives {
             for count in counts {
                 for algorithm in algorithms {
@@ -305,7 +306,11 @@ struct WorkerCommand: AsyncParsableCommand {
                             writeStderr("rank \(rank) op #\(result.opSeq): NOT bit-exact: \(result.detail)")
                         }
                         done += 1
-                        if rank == 0, let file = workload.progressFile {
+                        // A few times a second at most: a file written per operation would cost rank 0
+                        // (and every rank waiting on it) more than a small allreduce takes.
+                        if rank == 0, let file = workload.progressFile,
+                           done == total || ContinuousClock.now - lastProgress > .milliseconds(200) {
+                            lastProgress = .now
                             try? "\(done)/\(total) \(TopologyUnits.formatSize(n * dtype.size)) \(algorithm)\n"
                                 .write(toFile: file, atomically: true, encoding: .utf8)
                         }
