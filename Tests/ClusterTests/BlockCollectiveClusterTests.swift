@@ -9,8 +9,9 @@ import Worker
 /// transport and collective runs every block size and both algorithms in turn, the way an application
 /// mixes sizes (and a cluster boot over RDMA in the emulated guest costs seconds).
 @Suite(.serialized) struct BlockCollectiveClusterTests {
-    /// Chunks are 1 KiB in the harness: 256 f32.
-    static let blocks = [0, 1, 7, 255, 257, 1000]
+    /// Chunks are 1 KiB in the harness: 256 f32. Over soft-RoCE in the emulated guest, where every
+    /// operation costs a second, empty, one-element, chunk + 1 and many-chunk blocks stand for all.
+    static let blocks = TransportKind.allCases == [.rdma] ? [0, 1, 257, 1000] : [0, 1, 7, 255, 257, 1000]
     static let cases = Algorithm.allCases.flatMap { algorithm in blocks.map { (algorithm, $0) } }
 
     /// One operation's outcome at one rank.

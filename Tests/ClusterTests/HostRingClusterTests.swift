@@ -6,7 +6,10 @@ import Worker
 /// The host ring: the baseline in-network reduction is compared with, and the fallback when no
 /// tree can serve a job. Validated against a replay in ring order, over every transport.
 @Suite(.serialized) struct HostRingClusterTests {
-    static let counts = [0, 1, 5, 7, 255, 256, 257, 8 * 256 + 3, 100_000]
+    /// 100 000 elements ring among 8 ranks in half a minute over soft-RoCE under TCG: the RDMA run in
+    /// the VM leaves it out (its parity test and launches cover large counts over RDMA).
+    static let counts = [0, 1, 5, 7, 255, 256, 257, 8 * 256 + 3]
+        + (TransportKind.allCases.contains(.rdma) ? [] : [100_000])
 
     /// Ring-allreduces `count` generated elements for each count, one after another in one job of
     /// `ranks` ranks (a cluster boot over RDMA in the emulated guest costs seconds), each against a

@@ -82,7 +82,8 @@ import Worker
         try await killedSwitch(transport: transport, index: index, collective: .allreduce)
     }
 
-    @Test(arguments: TransportKind.allCases, [Collective.reduceScatter, .allGather])
+    @Test(arguments: TransportKind.allCases,
+          TransportKind.variations([Collective.reduceScatter, .allGather], representative: .allGather))
     func reduceScatterAndAllGatherSurviveAKilledSwitch(transport: TransportKind, collective: Collective) async throws {
         try await killedSwitch(transport: transport, index: 2, collective: collective)
     }
