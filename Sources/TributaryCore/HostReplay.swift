@@ -72,12 +72,7 @@ public struct HostReplay: Sendable {
     /// The stretches of the result ranks hold whole (`ChunkGeometry.resultPieces`).
     public var pieces: [ResultPiece] { geometry.resultPieces(collective, root: root) }
 
-    /// Which of `pieces` `rank` holds: what its digests cover, in order.
-    public func pieces(heldBy rank: Int) -> [Int] {
-        geometry.resultPieces(collective, root: root, worldSize: tree.worldSize, heldBy: rank)
-    }
-
-    /// Which of `pieces` (already computed) `rank` holds.
+    /// Which of `pieces` (computed once per operation) `rank` holds: what its digests cover, in order.
     public func pieces(_ pieces: [ResultPiece], heldBy rank: Int) -> [Int] {
         ChunkGeometry.pieces(pieces, of: collective, root: root, worldSize: tree.worldSize, heldBy: rank)
     }
