@@ -49,7 +49,8 @@ import Worker
                 let error = ErrorReport(kind: .internalError, job: job, ranks: [3], reporter: "rank 3",
                                         message: "forged failure")
                 let errorReply = try await RogueClient.control([.error(error)], as: .worker,
-                                                               key: credentials.clientKey, to: coordinator, over: net)
+                                                               key: credentials.clientKey, to: coordinator, over: net,
+                                                               wait: .seconds(1))
                 #expect(!errorReply.contains("forged failure"), "\(errorReply)")
                 // Joining the job needs its secret.
                 let join = ControlMessage.registerWorker(WorkerRegistration(
