@@ -28,6 +28,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var chunkBytes: Int
     /// Upper bound for the window (credits); the tree's smallest slot pool caps it further.
     public var window: Int
+    /// In-network operations of at most this many bytes take the low-latency path (one frame per
+    /// rank; `ReductionProtocol`); the job's chunk size caps it.
+    public var lowLatencyBytes: Int = StreamingParameters.defaultLowLatencyBytes
     /// Serve one job, then shut every registered daemon down and return (used by `launch`).
     public var exitWhenDone: Bool
     /// A job whose ranks, aggregators or readiness do not arrive in this time fails, naming who is missing.
@@ -516,14 +519,15 @@ public actor Coordinator {
         }
         let plan = StreamingPlan(tree: tree, topology: configuration.topology, grant: grant.slotsPerSwitch,
                                  chunkBytes: configuration.chunkBytes, window: configuration.window,
-                                 pathToRoot: pathToRoot)
+                                 lowLatencyBytes: configuration.lowLatencyBytes, pathToRoot: pathToRoot)
         job.streaming = plan.parameters
         job.windowReason = plan.windowReason
         job.path = plan.path + (job.treeNote.map { " (\($0))" } ?? "")
         job.phase = .assigning(level: 0)
         logger.info("tree built", metadata: ["job": "\(job.id)", "root": "\(tree.root)",
                                              "switches": "\(tree.nodes.count)", "chunk": "\(plan.parameters.chunkBytes)",
-                                             "window": "\(job.streaming!.window) (\(job.windowReason))"])
+                                             "window": "\(job.streaming!.window) (\(job.windowReason))",
+                                             "low-latency": "≤ \(plan.parameters.lowLatencyBytes) B"])
         assignLevel(job, 0)
     }
 

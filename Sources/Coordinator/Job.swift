@@ -146,7 +146,7 @@ final class Job {
             rankSeconds: (0..<worldSize).map { record.reports[$0]?.seconds ?? 0 },
             bytesSentPerRank: record.reports.values.map(\.bytesSent).max() ?? 0,
             bytesReceivedPerRank: record.reports.values.map(\.bytesReceived).max() ?? 0,
-            retried: record.reports.values.compactMap(\.retried).first)
+            retried: record.reports.values.compactMap(\.retried).first, reductionProtocol: f.reductionProtocol)
     }
 
     func summary(tree treeText: String, topology: String) -> JobSummary {

@@ -158,9 +158,21 @@ public struct StreamingParameters: Sendable, Codable, Equatable {
     public var chunkBytes: Int
     /// Chunks a worker may have outstanding (credits); never more than the smallest slot pool.
     public var window: Int
-    public init(chunkBytes: Int, window: Int) {
+    /// In-network operations of at most this many bytes take the low-latency path; never more
+    /// than `chunkBytes`, so such an operation is one frame per rank (`ReductionProtocol`).
+    public var lowLatencyBytes: Int
+    /// 4 KiB: a page, the largest of the small sizes nccl-tests and `compare-mpi` time as latency,
+    /// and below it copying the result out of its frame costs less than arranging its placement.
+    public static let defaultLowLatencyBytes = 4096
+    public init(chunkBytes: Int, window: Int, lowLatencyBytes: Int = 0) {
         self.chunkBytes = chunkBytes
         self.window = window
+        self.lowLatencyBytes = min(max(0, lowLatencyBytes), chunkBytes)
+    }
+
+    /// How an in-network operation over `count` elements of `dtype` travels.
+    public func reductionProtocol(count: Int, dtype: DType) -> ReductionProtocol {
+        count <= lowLatencyBytes / dtype.size ? .lowLatency : .streaming
     }
 
     /// Elements per chunk for `dtype`.
@@ -316,6 +328,8 @@ public struct OperationReport: Sendable, Codable, Equatable {
     /// Payload bytes this rank put on and took off its link for the operation.
     public var bytesSent: Int
     public var bytesReceived: Int
+    /// In-network only: the low-latency or the streaming protocol; nil on the host ring.
+    public var reductionProtocol: ReductionProtocol?
     public init(job: UInt32, rank: Int, opSeq: UInt64, collective: Collective, dtype: DType, op: ReduceOp, count: Int,
                 root: Int, input: InputSource, chunkDigests: [UInt64], seconds: Double, path: String,
                 transport: String, algorithm: Algorithm = .inNetwork, bytesSent: Int = 0, bytesReceived: Int = 0) {
@@ -453,6 +467,19 @@ public enum RankList {
         }
         return parts.joined(separator: ",")
     }
+}
+
+/// How an in-network operation travels through the tree, after SHARP's two: its low-latency
+/// protocol (LLT) for small messages and its streaming aggregation (SAT) for large ones.
+public enum ReductionProtocol: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    /// At most `StreamingParameters.lowLatencyBytes`: one frame per rank up and one down, holding
+    /// only the credit every rank starts with; the result is copied out of the frame (placing a
+    /// few bytes straight into the caller's buffer costs more to arrange than to copy).
+    case lowLatency = "low-latency"
+    /// Chunked, with a window of credits per rank, results placed straight into the caller's buffer.
+    case streaming
+
+    public var description: String { rawValue }
 }
 
 /// How a collective is carried out.

@@ -28,14 +28,17 @@ public struct JobSummary: Sendable, Codable, Equatable {
         public var bytesReceivedPerRank: Int
         /// Why the operation was retried on a new tree (a switch was lost); nil: it ran once.
         public var retried: String? = nil
+        /// In-network: the low-latency or the streaming protocol; nil on the host ring.
+        public var reductionProtocol: ReductionProtocol? = nil
 
         public var bytes: Int { count * dtype.size }
 
         public init(opSeq: UInt64, collective: Collective, dtype: DType, op: ReduceOp, count: Int, root: Int,
                     seconds: Double, path: String, transport: String, bitExact: Bool?, wrongRanks: [Int],
                     detail: String, algorithm: Algorithm, measured: Bool, rankSeconds: [Double], bytesSentPerRank: Int,
-                    bytesReceivedPerRank: Int, retried: String? = nil) {
+                    bytesReceivedPerRank: Int, retried: String? = nil, reductionProtocol: ReductionProtocol? = nil) {
             self.retried = retried
+            self.reductionProtocol = reductionProtocol
             self.opSeq = opSeq
             self.collective = collective
             self.dtype = dtype
@@ -168,7 +171,9 @@ public struct JobSummary: Sendable, Codable, Equatable {
                          + pad(String(format: "%.3f", algbw), 12, right: true)
                          + pad(String(format: "%.3f", algbw * factor), 12, right: true)
                          + pad("\(ops.count)", 5, right: true) + "  " + pad(exact, 9) + "  "
-                         + "\(Self.transportName(ops[0].transport)) \(ops[0].algorithm == .inNetwork ? "in-network" : ops[0].path)")
+                         + "\(Self.transportName(ops[0].transport)) "
+                         + (ops[0].algorithm == .inNetwork
+                            ? "in-network" + (ops[0].reductionProtocol.map { " (\($0))" } ?? "") : ops[0].path))
         }
         for op in operations where op.bitExact == false {
             lines.append("MISMATCH op #\(op.opSeq): \(op.detail)")

@@ -11,10 +11,11 @@ public struct StreamingPlan: Sendable, Equatable {
     /// - Parameters:
     ///   - grant: slots the job holds at each switch of `tree` (its admission).
     ///   - chunkBytes, window: the fabric's upper bound for the chunk and its base window.
+    ///   - lowLatencyBytes: the low-latency path's threshold (capped at the chunk it fits in).
     ///   - pathToRoot: one-way latency (s) and bottleneck rate (bit/s) from a host to the tree's root,
     ///     when links are emulated; nil: the window is used as given (distance-unaware).
     public init(tree: AggregationTree, topology: Topology, grant: [String: Int], chunkBytes: Int, window: Int,
-                pathToRoot: ((_ host: String) -> (latency: Double, rate: Double)?)?) {
+                lowLatencyBytes: Int = 0, pathToRoot: ((_ host: String) -> (latency: Double, rate: Double)?)?) {
         // Chunks fit the smallest slot of the tree, windows the smallest granted pool.
         let slots = max(1, grant.values.min() ?? 1)
         var slotBytes = Int.max
@@ -35,7 +36,8 @@ public struct StreamingPlan: Sendable, Equatable {
             why = "distance-aware: longest-path BDP \(Int(bdp)) B"
         }
         if wanted > slots { why += ", capped by \(slots) slots" }
-        parameters = StreamingParameters(chunkBytes: chunk, window: max(1, min(wanted, slots)))
+        parameters = StreamingParameters(chunkBytes: chunk, window: max(1, min(wanted, slots)),
+                                         lowLatencyBytes: lowLatencyBytes)
         windowReason = why
         let levels = tree.aggregatorsTopDown.compactMap { tree.nodes[$0]?.level }
         path = "in-network: tree \(tree.root) over \(tree.nodes.count) switches, \((levels.max() ?? 0) + 1) levels, "

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Wire format v1 (docs/PROTOCOL.md): a 12-byte preamble, then a control body (JSON) or a chunk
-/// body (56-byte `ChunkHeader` + payload). All integers little-endian.
+/// Wire format v1 (docs/PROTOCOL.md): a 12-byte preamble, then a control body (JSON, or the binary
+/// `OperationReportCodec` body for the per-operation report) or a chunk body (56-byte `ChunkHeader`
+/// + payload). All integers little-endian.
 ///
 /// Preamble: magic u32 'TRBY' | version u8 | kind u8 | reserved u16 (0) | body length u32.
 public enum WireFormat {
@@ -82,6 +83,8 @@ public enum WireFormat {
     }
 
     public static func encodeControl(_ message: ControlMessage) -> [UInt8] {
+        // The per-operation report is binary (`OperationReportCodec`); everything else is JSON.
+        if case .opReport(let report) = message { return OperationReportCodec.encode(report) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         // Encoding our own value types cannot fail; a failure is a programming error.
@@ -203,6 +206,7 @@ public enum WireFormat {
     }
 
     public static func decodeControl(_ body: UnsafeRawBufferPointer) throws(WireError) -> ControlMessage {
+        if body.first == OperationReportCodec.tag { return .opReport(try OperationReportCodec.decode(body)) }
         do {
             return try JSONDecoder().decode(ControlMessage.self, from: Data(body))
         } catch let error as DecodingError {

@@ -96,10 +96,13 @@ extension Communicator {
             }
         }
         // Results land straight in the receive buffer when the transport can place them (one copy
-        // fewer, as RDMA would); anything that does not match this call falls back to arrays.
+        // fewer, as RDMA would); anything that does not match this call falls back to arrays. On
+        // the low-latency path the result is one small frame, copied out of it.
         let placed = PlacementLog()
+        let places = call.receives && count > 0
+            && assignment.streaming.reductionProtocol(count: count, dtype: dtype) == .streaming
         func placeResults() {
-            guard call.receives, count > 0, let recv else { return }
+            guard places, let recv else { return }
             let base = Int(bitPattern: recv)
             data?.setPlacement { h in
                 guard h.job == job, h.opSeq == seq, h.flags == [.result], h.dtype == dtype,
@@ -114,7 +117,7 @@ extension Communicator {
             }
         }
         placeResults()
-        defer { if call.receives { data?.setPlacement(nil) } }
+        defer { if places { data?.setPlacement(nil) } }
 
         var lastProgress = ContinuousClock.now
         var done = [Bool](repeating: false, count: chunks)

@@ -84,6 +84,8 @@ public struct OperationResult: Sendable, Equatable {
     public var bytesReceived: Int
     /// Why the operation ran again, in part or whole, on a new tree (a switch was lost); nil: once.
     public var retried: String? = nil
+    /// In-network: the low-latency or the streaming protocol; nil on the host ring.
+    public var reductionProtocol: ReductionProtocol? = nil
 }
 
 /// A rank's handle on a job, like an MPI communicator or a NCCL `ncclComm_t`: join once, then
@@ -548,10 +550,13 @@ public final class Communicator {
         observer?.observe(.operationEnded(job: assignment.job, rank: rank, opSeq: seq, collective: collective,
                                           algorithm: algorithm, seconds: seconds, bytesSent: traffic.sent,
                                           bytesReceived: traffic.received, failure: nil))
+        let reductionProtocol = algorithm == .inNetwork
+            ? assignment.streaming.reductionProtocol(count: count, dtype: dtype) : nil
         var result = OperationResult(opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
                                      seconds: seconds, path: path, transport: dataTransportName,
                                      bitExact: nil, detail: "", bytesSent: traffic.sent,
-                                     bytesReceived: traffic.received, retried: retried)
+                                     bytesReceived: traffic.received, retried: retried,
+                                     reductionProtocol: reductionProtocol)
         // Report to the coordinator; with validation, wait for its verdict.
         let digests = validation != .none ? results.digests() : []
         let input: InputSource
@@ -567,6 +572,7 @@ public final class Communicator {
             bytesReceived: traffic.received)
         report.measured = measured
         report.retried = retried
+        report.reductionProtocol = reductionProtocol
         control.send(.control(.opReport(report)))
         if validation != .none {
             let verdict = try await awaitVerdict(seq, results: results)

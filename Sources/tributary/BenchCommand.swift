@@ -63,6 +63,7 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var tracing: TraceOptions
     @OptionGroup var faultOptions: FaultOptions
     @OptionGroup var recovery: RecoveryOptions
+    @OptionGroup var lowLatency: LowLatencyOption
 
     var algorithms: [Algorithm] {
         switch algo.lowercased() {
@@ -176,6 +177,7 @@ struct BenchCommand: ParsableCommand {
             runner.recovery = recovery
             runner.jobName = "bench"
             runner.windowMode = mode
+            runner.lowLatencyBytes = lowLatency.bytes
             runner.aggregatorAddress = aggregatorAddress
             runner.workerAddress = workerAddress
             runner.traceDirectory = try tracing.childDirectory(in: runner.logDirectory)
@@ -269,6 +271,8 @@ struct BenchReport: Codable {
         var latency: LatencyStats?
         var wrong: Int
         var checked: Int
+        /// In-network rows: the low-latency or the streaming protocol; nil for the host ring.
+        var reductionProtocol: ReductionProtocol? = nil
     }
 
     var topology: String
@@ -342,7 +346,8 @@ struct BenchReport: Codable {
                 receivedPerRank: ops.map(\.bytesReceivedPerRank).max() ?? 0,
                 socketBytesPerSecond: median > 0 ? socketBytes / median : 0,
                 latency: bytes <= latencyUpTo ? LatencyStats(seconds: ops.map(\.seconds)) : nil,
-                wrong: ops.map(\.wrongRanks.count).reduce(0, +), checked: ops.filter { $0.bitExact != nil }.count))
+                wrong: ops.map(\.wrongRanks.count).reduce(0, +), checked: ops.filter { $0.bitExact != nil }.count,
+                reductionProtocol: first.reductionProtocol))
         }
         self.rows = rows
     }
@@ -366,6 +371,12 @@ struct BenchReport: Codable {
                        + pad(r.checked == 0 ? "n/a" : "\(r.wrong)", 7))
         }
         out.append("# #wrong: \(wrong) (ranks × iterations whose result differed from the host replay)")
+        for proto in ReductionProtocol.allCases {
+            let sizes = rows.filter { $0.reductionProtocol == proto }.map(\.bytes)
+            guard let lo = sizes.min(), let hi = sizes.max() else { continue }
+            out.append("# in-network \(proto): \(TopologyUnits.formatSize(lo))"
+                       + (hi > lo ? " to \(TopologyUnits.formatSize(hi))" : ""))
+        }
         for algorithm in Algorithm.allCases {
             let rs = rows.filter { $0.algorithm == algorithm }
             guard !rs.isEmpty else { continue }

@@ -25,6 +25,8 @@ struct ClusterRunner {
     /// Run every process in its node's namespace of this fabric (nil: all on loopback).
     var fabric: (state: FabricState, path: String)?
     var windowMode: WindowMode = .aware
+    /// The low-latency path's threshold in bytes (`--low-latency`).
+    var lowLatencyBytes = StreamingParameters.defaultLowLatencyBytes
     /// Without a fabric: where aggregators and workers listen for data (an RDMA device's address;
     /// default loopback).
     var aggregatorAddress = "127.0.0.1"
@@ -84,6 +86,7 @@ struct ClusterRunner {
             transportArguments: transportArguments, logLevel: logLevel, chunkBytes: chunkBytes, window: window,
             assemblyTimeout: opTimeout)
         server.windowMode = windowMode
+        server.lowLatencyBytes = lowLatencyBytes
         server.aggregatorAddress = aggregatorAddress
         server.fabric = fabric
         if metrics { server.metricsAddress = aggregatorAddress }

@@ -37,6 +37,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Largest window of chunks in flight per worker (the smallest slot pool caps it).")
     var window: Int = 16
 
+    @OptionGroup var lowLatency: LowLatencyOption
+
     @Flag(help: "Serve one job, then shut the registered daemons down and exit (non-zero if it failed).")
     var exitWhenDone = false
 
@@ -78,6 +80,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             listen: listen, topology: topology, credentials: credentials, chunkBytes: chunk.bytes, window: window,
             exitWhenDone: exitWhenDone, assemblyTimeout: .seconds(assemblyTimeout), summaryPath: summary)
         configuration.distanceAware = windowMode == .aware
+        configuration.lowLatencyBytes = lowLatency.bytes
         configuration.summaryDirectory = summaryDir
         configuration.admissionPolicy = admissionPolicy
         configuration.aggregatorWait = aggregatorWait.map { .milliseconds(Int($0 * 1000)) }

@@ -18,6 +18,8 @@ struct FabricServer {
     var chunkBytes: Int
     var window: Int
     var assemblyTimeout: Int
+    /// The low-latency path's threshold in bytes (`--low-latency`).
+    var lowLatencyBytes = StreamingParameters.defaultLowLatencyBytes
     var windowMode: WindowMode = .aware
     var admissionPolicy: AdmissionPolicy = .ring
     var aggregatorAddress = "127.0.0.1"
@@ -97,7 +99,7 @@ struct FabricServer {
         var arguments = [
             "coordinator", "--config", config, "--endpoint-file", coordinatorEndpointFile, "--secret-file", secretFile,
             "--client-key-file", clientKeyFile, "--summary-dir", summaryDirectory, "--chunk", "\(chunkBytes)",
-            "--window", "\(window)", "--assembly-timeout", "\(assemblyTimeout)", "--log-level", logLevel,
+            "--window", "\(window)", "--low-latency", "\(lowLatencyBytes)", "--assembly-timeout", "\(assemblyTimeout)", "--log-level", logLevel,
             "--window-mode", windowMode.rawValue, "--admission-policy", admissionPolicy.rawValue,
         ] + (aggregatorWait.map { ["--aggregator-wait", "\($0)"] } ?? []) + recovery.childArguments
         var wrapper: [String] = []

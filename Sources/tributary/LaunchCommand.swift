@@ -58,6 +58,7 @@ struct LaunchCommand: AsyncParsableCommand {
     @OptionGroup var tracing: TraceOptions
     @OptionGroup var faultOptions: FaultOptions
     @OptionGroup var recovery: RecoveryOptions
+    @OptionGroup var lowLatency: LowLatencyOption
 
     func validate() throws {
         if let stallTimeout, !(1...86_400).contains(stallTimeout) {
@@ -93,6 +94,7 @@ struct LaunchCommand: AsyncParsableCommand {
         runner.fabric = session.map { ($0.state, $0.path) }
         runner.metrics = metrics
         runner.windowMode = windowMode
+        runner.lowLatencyBytes = lowLatency.bytes
         runner.aggregatorAddress = aggregatorAddress
         runner.workerAddress = workerAddress
         runner.traceDirectory = try tracing.childDirectory(in: logDirectory)

@@ -68,6 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var tracing: TraceOptions
     @OptionGroup var faultOptions: FaultOptions
     @OptionGroup var recovery: RecoveryOptions
+    @OptionGroup var lowLatency: LowLatencyOption
 
     func run() async throws {
         lineBufferStandardOutput()
@@ -86,6 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
             logLevel: common.logLevel.rawValue, chunkBytes: chunk.bytes, window: window,
             assemblyTimeout: assemblyTimeout)
         server.admissionPolicy = admissionPolicy
+        server.lowLatencyBytes = lowLatency.bytes
         server.aggregatorAddress = aggregatorAddress
         server.coordinatorListen = "\(listen)"
         server.fabric = session.map { ($0.state, $0.path) }

@@ -16,6 +16,7 @@ import Worker
         var result: [UInt8]
         var bitExact: Bool?
         var path: String
+        var reductionProtocol: ReductionProtocol?
     }
 
     /// One allreduce of generated elements.
@@ -49,7 +50,7 @@ import Worker
                     #expect(bytes(send, c.count * c.dtype.size) == before, "out-of-place must not touch the input")
                 }
                 outcomes.append(Outcome(result: bytes(c.outOfPlace ? recv : send, c.count * c.dtype.size),
-                                        bitExact: r.bitExact, path: r.path))
+                                        bitExact: r.bitExact, path: r.path, reductionProtocol: r.reductionProtocol))
             }
             return outcomes
         }
@@ -68,6 +69,11 @@ import Worker
                         "rank \(rank) differs from the host replay (\(c.count) \(c.dtype) \(c.op))")
                 #expect(outcome.bitExact == true, "coordinator verdict for rank \(rank) (\(c.count) \(c.dtype) \(c.op))")
                 #expect(outcome.path.hasPrefix("in-network"))
+                // The default threshold (4 KiB) is capped at the harness's 1 KiB chunk: one frame
+                // per rank up to a chunk, streaming beyond, both bit-exact above.
+                let expectedProtocol: ReductionProtocol = c.count * c.dtype.size <= 1024 ? .lowLatency : .streaming
+                #expect(outcome.reductionProtocol == expectedProtocol,
+                        "rank \(rank), \(c.count) \(c.dtype): \(String(describing: outcome.reductionProtocol))")
             }
         }
     }

@@ -35,6 +35,30 @@ import Testing
         #expect(plan.path == "in-network: tree spine0 over 3 switches, 2 levels, window 12")
     }
 
+    /// The low-latency threshold is the setting, capped at the chunk the operation must fit in
+    /// (here the 32 KiB slot); at or below it an operation is low-latency, above it streaming.
+    @Test func theLowLatencyThresholdIsCappedAtTheChunk() throws {
+        let (tree, topology) = try Self.tree()
+        let grant = ["spine0": 16, "leaf0": 16, "leaf1": 16]
+        let small = StreamingPlan(tree: tree, topology: topology, grant: grant, chunkBytes: 256 << 10, window: 4,
+                                  lowLatencyBytes: 4096, pathToRoot: nil).parameters
+        #expect(small.lowLatencyBytes == 4096)
+        #expect(small.reductionProtocol(count: 1024, dtype: .f32) == .lowLatency)
+        #expect(small.reductionProtocol(count: 1025, dtype: .f32) == .streaming)
+        #expect(small.reductionProtocol(count: 512, dtype: .f64) == .lowLatency)
+        #expect(small.reductionProtocol(count: 513, dtype: .f64) == .streaming)
+        #expect(small.reductionProtocol(count: 4096, dtype: .u8) == .lowLatency)
+        #expect(small.reductionProtocol(count: 0, dtype: .f16) == .lowLatency)
+        #expect(small.reductionProtocol(count: .max, dtype: .f64) == .streaming)
+        let capped = StreamingPlan(tree: tree, topology: topology, grant: grant, chunkBytes: 256 << 10, window: 4,
+                                   lowLatencyBytes: 1 << 20, pathToRoot: nil).parameters
+        #expect(capped.lowLatencyBytes == 32 << 10)
+        let off = StreamingParameters(chunkBytes: 1024, window: 1, lowLatencyBytes: 0)
+        #expect(off.reductionProtocol(count: 1, dtype: .u8) == .streaming)
+        #expect(off.reductionProtocol(count: 0, dtype: .u8) == .lowLatency)
+        #expect(StreamingParameters(chunkBytes: 1024, window: 1, lowLatencyBytes: -5).lowLatencyBytes == 0)
+    }
+
     @Test func aWindowWithinTheGrantIsKept() throws {
         let (tree, topology) = try Self.tree()
         let plan = StreamingPlan(tree: tree, topology: topology, grant: ["spine0": 16, "leaf0": 16, "leaf1": 16],
