@@ -116,6 +116,13 @@ public protocol FrameTransport: Sendable {
     var name: String { get }
     func listen(on endpoint: Endpoint) async throws -> any FrameListener
     func connect(to endpoint: Endpoint) async throws -> any FrameConnection
+    /// Where a task that sends and awaits frames on this transport's connections should run to
+    /// avoid a thread hop each way (the thread that does the I/O); nil: anywhere.
+    var taskExecutor: (any TaskExecutor)? { get }
+}
+
+extension FrameTransport {
+    public var taskExecutor: (any TaskExecutor)? { nil }
 }
 
 /// Transport failures, each naming the peer or endpoint concerned.

@@ -26,6 +26,7 @@ public struct LinkDelay: Sendable, Equatable, Codable {
 public final class LinkEmulatedTransport: FrameTransport, @unchecked Sendable {
     public let base: any FrameTransport
     public var name: String { base.name }
+    public var taskExecutor: (any TaskExecutor)? { base.taskExecutor }
     private let delayTo: @Sendable (String) -> LinkDelay?
     private let seed: UInt64
     private let counter = NSLock()

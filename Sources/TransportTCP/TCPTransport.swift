@@ -12,6 +12,8 @@ public final class TCPTransport: FrameTransport, @unchecked Sendable {
     public let localName: String
     public let maxBody: Int
     private let group: MultiThreadedEventLoopGroup
+    /// The first event loop, as a task executor (with one loop, the one every connection uses).
+    private let loopExecutor: EventLoopTaskExecutor
 
     /// - Parameters:
     ///   - threads: event loop threads; one is right on small machines (the roles are not CPU bound
@@ -20,7 +22,10 @@ public final class TCPTransport: FrameTransport, @unchecked Sendable {
         self.localName = localName
         self.maxBody = maxBody
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.loopExecutor = EventLoopTaskExecutor(group.next())
     }
+
+    public var taskExecutor: (any TaskExecutor)? { loopExecutor }
 
     deinit {
         group.shutdownGracefully { _ in }

@@ -24,14 +24,15 @@ final class CommunicatorHandle: @unchecked Sendable {
         self.validation = validation
     }
 
-    /// Runs `body` on the cooperative pool and blocks the calling C thread until it is done. The
-    /// lock makes a second caller on the same communicator wait its turn.
+    /// Runs `body` on the transport's event loop and blocks the calling C thread until it is done
+    /// (sends are written and results resume the call on the loop, with no hop between threads).
+    /// The lock makes a second caller on the same communicator wait its turn.
     func serially<T>(_ body: @escaping @Sendable (Communicator) async throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
         guard !finalized else { throw CAPIError(TRIBUTARY_ERROR_CLOSED, "the communicator was finalized") }
         let communicator = UncheckedBox(self.communicator)
-        return try Blocking.wait { try await body(communicator.value) }
+        return try Blocking.wait(on: data.taskExecutor) { try await body(communicator.value) }
     }
 
     func finalize() {
@@ -43,7 +44,7 @@ final class CommunicatorHandle: @unchecked Sendable {
         _ = try? Blocking.wait {
             await parts.value.0.finish()
             await parts.value.1.shutdown()
-            await parts.value.2.shutdown()
+            if parts.value.2 !== parts.value.1 { await parts.value.2.shutdown() }
         }
     }
 }
@@ -57,10 +58,12 @@ struct UncheckedBox<T>: @unchecked Sendable {
 
 /// Blocking a plain C thread on async Swift work.
 enum Blocking {
-    static func wait<T>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    /// - Parameter executor: where `body` runs (nil: the cooperative pool).
+    static func wait<T>(on executor: (any TaskExecutor)? = nil,
+                        _ body: @escaping @Sendable () async throws -> T) throws -> T {
         let done = DispatchSemaphore(value: 0)
         let outcome = OutcomeBox<T>()
-        Task.detached {
+        Task.detached(executorPreference: executor) {
             do { outcome.result = .success(try await body()) } catch { outcome.result = .failure(error) }
             done.signal()
         }
@@ -173,8 +176,10 @@ struct JoinSettings {
         var logger = Logger(label: "tributary.c.rank\(configuration.rank)") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = ProcessInfo.processInfo.environment["TRIBUTARY_LOG_LEVEL"]
             .flatMap { Logger.Level(rawValue: $0) } ?? .warning
-        let control = TCPTransport(localName: "rank \(configuration.rank)")
+        // One transport, one event loop, for both planes: the report after each operation is
+        // written from the loop the operation runs on (`serially`).
         let data = TCPTransport(localName: "rank \(configuration.rank)")
+        let control = data
         let joined = UncheckedBox(logger)
         do {
             let communicator = try Blocking.wait {
@@ -184,7 +189,6 @@ struct JoinSettings {
             return CommunicatorHandle(communicator: communicator, control: control, data: data, validation: validation)
         } catch {
             _ = try? Blocking.wait {
-                await control.shutdown()
                 await data.shutdown()
             }
             throw CAPIError(TRIBUTARY_ERROR_JOIN, "rank \(configuration.rank) cannot join job "

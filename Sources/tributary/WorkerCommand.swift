@@ -178,7 +178,9 @@ struct WorkerCommand: AsyncParsableCommand {
         let (base, why) = try common.dataTransport(localName: "rank \(rank)", dataAddress: ringListen.host)
         logger.info("data transport: \(why)")
         let data = try fabric.dataTransport(base: base, logger: logger)
-        let control = TCPTransport(localName: "rank \(rank)")
+        // Over TCP the control connection shares the data connections' event loop: the report
+        // that follows every operation is then written from the loop the operation runs on.
+        let control = (base as? TCPTransport) ?? TCPTransport(localName: "rank \(rank)")
         let served = try await metrics.start("rank \(rank)")
         defer { if let served { Task { await served.server.close() } } }
         let communicator: Communicator
@@ -204,7 +206,11 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         var wrong = 0
         do {
-            wrong = try await runWorkload(communicator, rank: rank, logger: logger)
+            // On the data transport's I/O thread (TCP: its event loop), so that a send is written and
+            // a result resumes the operation without a hop between threads (`FrameTransport.taskExecutor`).
+            wrong = try await withTaskExecutorPreference(data.taskExecutor) {
+                try await runWorkload(communicator, rank: rank, logger: logger)
+            }
         } catch {
             writeStderr("tributary worker rank \(rank): \(error)")
             communicator.abort("\(error)")
