@@ -296,7 +296,7 @@ public enum InputSource: Sendable, Codable, Equatable {
 
     /// Generated from (seed, rank) by `InputGenerator`: the coordinator regenerates them.
     case generated(InputGenerator)
-    /// The application's own buffer; the bytes travel in the report (base64 in the JSON), up to
+    /// The application's own buffer; the bytes travel in the (binary) report as they are, up to
     /// `maxShippedBytes` (a control frame holds 16 MiB).
     case shipped(Data)
     /// Not validated.

@@ -65,12 +65,17 @@ public enum OperationReportCodec {
         let job = try reader.integer(UInt32.self, "job")
         let rank = try reader.integer(UInt32.self, "rank")
         let opSeq = try reader.integer(UInt64.self, "opSeq")
+        // Every refusal is a malformed control body, as for a JSON one (the decoder's contract).
         let collectiveByte = try reader.byte("collective")
-        guard let collective = Collective(rawValue: collectiveByte) else { throw .unknownCollective(collectiveByte) }
+        guard let collective = Collective(rawValue: collectiveByte) else {
+            throw .malformedControl("binary opReport: unknown collective \(collectiveByte)")
+        }
         let dtypeByte = try reader.byte("dtype")
-        guard let dtype = DType(rawValue: dtypeByte) else { throw .unknownDType(dtypeByte) }
+        guard let dtype = DType(rawValue: dtypeByte) else {
+            throw .malformedControl("binary opReport: unknown dtype \(dtypeByte)")
+        }
         let opByte = try reader.byte("op")
-        guard let op = ReduceOp(rawValue: opByte) else { throw .unknownOp(opByte) }
+        guard let op = ReduceOp(rawValue: opByte) else { throw .malformedControl("binary opReport: unknown op \(opByte)") }
         let algorithm: Algorithm
         switch try reader.byte("algorithm") {
         case 0: algorithm = .inNetwork
@@ -89,6 +94,10 @@ public enum OperationReportCodec {
         let count = try reader.count("count")
         let root = try reader.count("root")
         let seconds = Double(bitPattern: try reader.integer(UInt64.self, "seconds"))
+        // A duration: NaN (which is not even equal to itself) or a negative or infinite time is not one.
+        guard seconds >= 0 && seconds.isFinite else {
+            throw .malformedControl("binary opReport: seconds \(seconds) is not a duration")
+        }
         let bytesSent = try reader.count("bytesSent")
         let bytesReceived = try reader.count("bytesReceived")
         let input: InputSource

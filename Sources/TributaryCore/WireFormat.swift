@@ -12,11 +12,10 @@ public enum WireFormat {
     public static let preambleSize = 12
     /// Default largest body a receiver accepts: a 64 MiB chunk plus its header.
     public static let defaultMaxBody = 64 << 20 + ChunkHeader.encodedSize
-    /// Default largest control body a receiver accepts: 16 MiB. Control bodies are JSON, decoded whole
-    /// once they are in, at several times their size in memory, so they get a tighter bound than
-    /// chunks; not much tighter, because an `opReport` in validation mode ships the rank's input as a
-    /// JSON array of numbers (up to four bytes of text per byte), so this admits about 4 MiB of
-    /// shipped input.
+    /// Default largest control body a receiver accepts: 16 MiB. Control bodies are JSON (but the
+    /// binary `opReport`), decoded whole once they are in, at several times their size in memory, so
+    /// they get a tighter bound than chunks; not much tighter, because an `opReport` in validation
+    /// mode ships the rank's input (up to `InputSource.maxShippedBytes`, 8 MiB, as its bytes).
     public static let defaultMaxControlBody = 16 << 20
     /// A limit for both kinds of frame while a peer has not yet authenticated (its hello is a few
     /// hundred bytes): what an owner passes to `FrameParser.setLimits` until the hello checks out.

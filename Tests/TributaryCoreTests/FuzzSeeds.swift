@@ -110,7 +110,9 @@ enum FuzzSeeds {
     static var files: [String: [String: [UInt8]]] {
         [
             "control-message": Dictionary(uniqueKeysWithValues: controlMessages.map {
-                ($0.name + ".json", WireFormat.encodeControl($0.message))
+                // The operation report's body is binary (`OperationReportCodec`), the rest JSON.
+                let body = WireFormat.encodeControl($0.message)
+                return ($0.name + (body.first == OperationReportCodec.tag ? ".bin" : ".json"), body)
             }),
             "frame-parser": Dictionary(uniqueKeysWithValues: frameStreams.map { stream in
                 var bytes: [UInt8] = []
