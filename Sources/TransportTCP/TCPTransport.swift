@@ -13,7 +13,7 @@ public final class TCPTransport: FrameTransport, @unchecked Sendable {
     public let maxBody: Int
     private let group: MultiThreadedEventLoopGroup
     /// The first event loop, as a task executor (with one loop, the one every connection uses).
-    private let loopExecutor: EventLoopTaskExecutor
+    let loopExecutor: EventLoopTaskExecutor
 
     /// - Parameters:
     ///   - threads: event loop threads; one is right on small machines (the roles are not CPU bound

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import Transport
 import TransportRDMA
-import TransportTCP
+@testable import TransportTCP
 import TributaryCore
 import TributaryTestSupport
 import Verbs
@@ -167,6 +167,41 @@ import Verbs
         client2.close()
         server2.close()
         await listener.close()
+    }
+
+    /// A worker's operations run on `taskExecutor` (TCP: the event loop that does the I/O, so a send
+    /// is written at once and a reply resumes the caller in the same turn of the loop). Request and
+    /// reply, one at a time as a small allreduce goes, must flow there without a hang, in order; over
+    /// TCP the task is on the loop indeed.
+    @Test(arguments: Kind.allCases)
+    func aTaskOnTheTransportsExecutorSendsAndAwaitsFrames(kind: Kind) async throws {
+        let net = kind.make()
+        if kind == .tcp { #expect(net.taskExecutor != nil && net.serialExecutor != nil) }
+        try await within(60, "500 round trips on \(kind)'s executor") {
+            try await withTaskExecutorPreference(net.taskExecutor) {
+                let (listener, client, server) = try await Self.pair(net, host: kind.host)
+                if let tcp = net as? TCPTransport {
+                    #expect(tcp.loopExecutor.loop.inEventLoop, "the task runs on the transport's event loop")
+                }
+                // The far end echoes every frame from its reading thread.
+                async let served = server.serveFrames(after: IteratorBox(server.inbound.makeAsyncIterator())) { frame in
+                    server.send(frame)
+                    return true
+                }
+                var replies = client.inbound.makeAsyncIterator()
+                for i in 0..<500 {
+                    let frame = Self.chunk(i, elements: i % 5)
+                    client.send(frame)
+                    let reply = try await replies.next()
+                    #expect(reply == frame, "round trip \(i)")
+                    if reply != frame { break }
+                }
+                client.close()
+                _ = await served
+                server.close()
+                await listener.close()
+            }
+        }
     }
 
     @Test(arguments: Kind.allCases)
