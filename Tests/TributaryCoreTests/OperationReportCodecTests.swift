@@ -145,14 +145,6 @@ struct OperationReportCodecTests {
     }
 
     static func decodeError(_ body: [UInt8]) -> WireError? {
-        do {
-            _ = try body.withUnsafeBytes { raw throws(WireError) in try WireFormat.decodeControl(raw) }
-            return nil
-        } catch let error as WireError {
-            return error
-        } catch {
-            Issue.record("untyped error \(error)")
-            return nil
-        }
+        wireError(body) { raw throws(WireError) in _ = try WireFormat.decodeControl(raw) }
     }
 }

@@ -141,15 +141,7 @@ import Testing
     }
 
     func decodeError(_ bytes: [UInt8], maxBody: Int = WireFormat.defaultMaxBody) -> WireError? {
-        do {
-            _ = try bytes.withUnsafeBytes { raw throws(WireError) in try WireFormat.decode(raw, maxBody: maxBody) }
-            return nil
-        } catch let error as WireError {
-            return error
-        } catch {
-            Issue.record("untyped error \(error)")
-            return nil
-        }
+        wireError(bytes) { raw throws(WireError) in _ = try WireFormat.decode(raw, maxBody: maxBody) }
     }
 
     func mutated(_ change: (inout [UInt8]) -> Void) -> [UInt8] {
@@ -241,6 +233,18 @@ import Testing
             var acc = FrameAccumulator()
             _ = try? acc.feed(bytes)
             _ = decodeError(bytes)
+        }
+    }
+}
+
+/// What `decode` throws on `bytes`, or nil when it accepts them.
+func wireError(_ bytes: [UInt8], _ decode: (UnsafeRawBufferPointer) throws(WireError) -> Void) -> WireError? {
+    bytes.withUnsafeBytes { raw in
+        do throws(WireError) {
+            try decode(raw)
+            return nil
+        } catch {
+            return error
         }
     }
 }
