@@ -74,11 +74,6 @@ public struct CoordinatorConfiguration: Sendable {
 public actor Coordinator {
     public let configuration: CoordinatorConfiguration
     private let transport: any FrameTransport
-    /// Over TCP, the transport's event loop: a peer's message is read, handed to its reader task
-    /// and handled here on one thread, with no wake-up of another (eight ranks report after every
-    /// operation; each hop was a futex wake). Otherwise a queue of its own.
-    private let executor: any SerialExecutor
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     let logger: Logger
     let treeBuilder: TreeBuilder
     private var listener: (any FrameListener)?
@@ -156,7 +151,6 @@ public actor Coordinator {
     public init(configuration: CoordinatorConfiguration, transport: any FrameTransport, logger: Logger) throws {
         self.configuration = configuration
         self.transport = transport
-        self.executor = transport.serialExecutor ?? QueueSerialExecutor(label: "tributary.coordinator")
         self.logger = logger
         self.treeBuilder = TreeBuilder(topology: configuration.topology)
         self.resources = FabricResources(topology: configuration.topology)
@@ -250,7 +244,7 @@ public actor Coordinator {
         peers[id] = Peer(connection: connection, name: connection.peer, role: nil, challenge: challenge, since: now,
                          lastHeard: now)
         connection.send(.control(.challenge(challenge)))
-        tasks.spawn(on: transport.taskExecutor) { [self] in
+        tasks.spawn { [self] in
             do {
                 // Heard when read, not when the actor gets to it: a coordinator busy with one peer's
                 // large message must not make the others look silent.

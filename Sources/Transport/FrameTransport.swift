@@ -119,14 +119,10 @@ public protocol FrameTransport: Sendable {
     /// Where a task that sends and awaits frames on this transport's connections should run to
     /// avoid a thread hop each way (the thread that does the I/O); nil: anywhere.
     var taskExecutor: (any TaskExecutor)? { get }
-    /// The same thread as a serial executor, for an actor whose every message comes from and goes
-    /// to this transport's connections; nil: the actor keeps its own.
-    var serialExecutor: (any SerialExecutor)? { get }
 }
 
 extension FrameTransport {
     public var taskExecutor: (any TaskExecutor)? { nil }
-    public var serialExecutor: (any SerialExecutor)? { nil }
 }
 
 /// Transport failures, each naming the peer or endpoint concerned.

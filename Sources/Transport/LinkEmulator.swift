@@ -27,7 +27,6 @@ public final class LinkEmulatedTransport: FrameTransport, @unchecked Sendable {
     public let base: any FrameTransport
     public var name: String { base.name }
     public var taskExecutor: (any TaskExecutor)? { base.taskExecutor }
-    public var serialExecutor: (any SerialExecutor)? { base.serialExecutor }
     private let delayTo: @Sendable (String) -> LinkDelay?
     private let seed: UInt64
     private let counter = NSLock()

@@ -26,7 +26,6 @@ public final class TCPTransport: FrameTransport, @unchecked Sendable {
     }
 
     public var taskExecutor: (any TaskExecutor)? { loopExecutor }
-    public var serialExecutor: (any SerialExecutor)? { loopExecutor.loop.executor }
 
     deinit {
         group.shutdownGracefully { _ in }

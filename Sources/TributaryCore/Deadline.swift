@@ -43,27 +43,21 @@ public struct DeadlineQueue<Action> {
 /// ended — no stored `Task` arrays, nothing left running (DESIGN.md §10).
 public final class TaskSpawner: Sendable {
     public typealias Operation = @Sendable () async -> Void
-    private typealias Spawned = (operation: Operation, executor: (any TaskExecutor)?)
-    private let stream: AsyncStream<Spawned>
-    private let continuation: AsyncStream<Spawned>.Continuation
+    private let stream: AsyncStream<Operation>
+    private let continuation: AsyncStream<Operation>.Continuation
 
     public init() {
-        (stream, continuation) = AsyncStream<Spawned>.makeStream()
+        (stream, continuation) = AsyncStream<Operation>.makeStream()
     }
 
-    /// Starts `operation` as a child of the running `run()` (dropped if it has already ended), on
-    /// `executor` if one is given (a connection's reader on its transport's event loop).
-    public func spawn(on executor: (any TaskExecutor)? = nil, _ operation: @escaping Operation) {
-        continuation.yield((operation, executor))
-    }
+    /// Starts `operation` as a child of the running `run()` (dropped if it has already ended).
+    public func spawn(_ operation: @escaping Operation) { continuation.yield(operation) }
 
     /// Runs every spawned operation until `finish()` is called or the calling task is cancelled,
     /// then waits for those still running (cancelled with it).
     public func run() async {
         await withDiscardingTaskGroup { group in
-            for await spawned in stream {
-                group.addTask(executorPreference: spawned.executor, operation: spawned.operation)
-            }
+            for await operation in stream { group.addTask(operation: operation) }
         }
     }
 
