@@ -99,8 +99,8 @@ struct FabricServer {
         var arguments = [
             "coordinator", "--config", config, "--endpoint-file", coordinatorEndpointFile, "--secret-file", secretFile,
             "--client-key-file", clientKeyFile, "--summary-dir", summaryDirectory, "--chunk", "\(chunkBytes)",
-            "--window", "\(window)", "--low-latency", "\(lowLatencyBytes)", "--assembly-timeout", "\(assemblyTimeout)", "--log-level", logLevel,
-            "--window-mode", windowMode.rawValue, "--admission-policy", admissionPolicy.rawValue,
+            "--window", "\(window)", "--low-latency", "\(lowLatencyBytes)", "--assembly-timeout", "\(assemblyTimeout)",
+            "--log-level", logLevel, "--window-mode", windowMode.rawValue, "--admission-policy", admissionPolicy.rawValue,
         ] + (aggregatorWait.map { ["--aggregator-wait", "\($0)"] } ?? []) + recovery.childArguments
         var wrapper: [String] = []
         if let fabric {
