@@ -7,20 +7,18 @@ import TributaryCore
 import TributaryCAPI
 import Worker
 
-/// What a `tributary_comm *` points at: one joined communicator, its transports, and the lock that
-/// serialises C callers (a `Communicator` runs one operation at a time).
+/// What a `tributary_comm *` points at: one joined communicator, its transport (both planes, one
+/// event loop), and the lock that serialises C callers (a `Communicator` runs one operation at a time).
 final class CommunicatorHandle: @unchecked Sendable {
     let communicator: Communicator
-    let control: TCPTransport
-    let data: TCPTransport
+    let transport: TCPTransport
     let validation: Validation
     private let lock = NSLock()
     private var finalized = false
 
-    init(communicator: Communicator, control: TCPTransport, data: TCPTransport, validation: Validation) {
+    init(communicator: Communicator, transport: TCPTransport, validation: Validation) {
         self.communicator = communicator
-        self.control = control
-        self.data = data
+        self.transport = transport
         self.validation = validation
     }
 
@@ -32,7 +30,7 @@ final class CommunicatorHandle: @unchecked Sendable {
         defer { lock.unlock() }
         guard !finalized else { throw CAPIError(TRIBUTARY_ERROR_CLOSED, "the communicator was finalized") }
         let communicator = UncheckedBox(self.communicator)
-        return try Blocking.wait(on: data.taskExecutor) { try await body(communicator.value) }
+        return try Blocking.wait(on: transport.taskExecutor) { try await body(communicator.value) }
     }
 
     func finalize() {
@@ -40,11 +38,10 @@ final class CommunicatorHandle: @unchecked Sendable {
         defer { lock.unlock() }
         guard !finalized else { return }
         finalized = true
-        let parts = UncheckedBox((communicator, control, data))
+        let parts = UncheckedBox((communicator, transport))
         _ = try? Blocking.wait {
             await parts.value.0.finish()
             await parts.value.1.shutdown()
-            if parts.value.2 !== parts.value.1 { await parts.value.2.shutdown() }
         }
     }
 }
@@ -178,19 +175,16 @@ struct JoinSettings {
             .flatMap { Logger.Level(rawValue: $0) } ?? .warning
         // One transport, one event loop, for both planes: the report after each operation is
         // written from the loop the operation runs on (`serially`).
-        let data = TCPTransport(localName: "rank \(configuration.rank)")
-        let control = data
+        let transport = TCPTransport(localName: "rank \(configuration.rank)")
         let joined = UncheckedBox(logger)
         do {
             let communicator = try Blocking.wait {
-                UncheckedBox(try await Communicator.join(configuration, control: control, data: data,
+                UncheckedBox(try await Communicator.join(configuration, control: transport, data: transport,
                                                          logger: joined.value))
             }.value
-            return CommunicatorHandle(communicator: communicator, control: control, data: data, validation: validation)
+            return CommunicatorHandle(communicator: communicator, transport: transport, validation: validation)
         } catch {
-            _ = try? Blocking.wait {
-                await data.shutdown()
-            }
+            _ = try? Blocking.wait { await transport.shutdown() }
             throw CAPIError(TRIBUTARY_ERROR_JOIN, "rank \(configuration.rank) cannot join job "
                             + "\(configuration.jobName): \(error)")
         }

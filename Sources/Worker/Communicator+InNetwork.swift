@@ -99,8 +99,7 @@ extension Communicator {
         // fewer, as RDMA would); anything that does not match this call falls back to arrays. On
         // the low-latency path the result is one small frame, copied out of it.
         let placed = PlacementLog()
-        let places = call.receives && count > 0
-            && assignment.streaming.reductionProtocol(count: count, dtype: dtype) == .streaming
+        let places = call.receives && count > 0 && call.reductionProtocol == .streaming
         func placeResults() {
             guard places, let recv else { return }
             let base = Int(bitPattern: recv)

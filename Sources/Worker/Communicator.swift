@@ -502,7 +502,8 @@ public final class Communicator {
                          size: size, rank: rank, root: root, worldSize: worldSize, receivesAny: receives && count > 0),
             recv: recv)
         let call = Call(collective: collective, dtype: dtype, op: op, count: count, root: root, seq: seq,
-                        contributes: contributes, receives: receives)
+                        contributes: contributes, receives: receives,
+                        reductionProtocol: assignment.streaming.reductionProtocol(count: count, dtype: dtype))
         if let pause = configuration.faults?.operationDelay(rank: rank, job: configuration.jobName, opSeq: seq) {
             // A straggler: late to every operation, so the others' slots wait for it (the time is its own).
             logger.notice("fault injection: rank \(rank) sleeps \(pause) before op #\(seq)")
@@ -550,8 +551,7 @@ public final class Communicator {
         observer?.observe(.operationEnded(job: assignment.job, rank: rank, opSeq: seq, collective: collective,
                                           algorithm: algorithm, seconds: seconds, bytesSent: traffic.sent,
                                           bytesReceived: traffic.received, failure: nil))
-        let reductionProtocol = algorithm == .inNetwork
-            ? assignment.streaming.reductionProtocol(count: count, dtype: dtype) : nil
+        let reductionProtocol = algorithm == .inNetwork ? call.reductionProtocol : nil
         var result = OperationResult(opSeq: seq, collective: collective, dtype: dtype, op: op, count: count,
                                      seconds: seconds, path: path, transport: dataTransportName,
                                      bitExact: nil, detail: "", bytesSent: traffic.sent,
@@ -592,6 +592,9 @@ public final class Communicator {
         var seq: UInt64
         var contributes: Bool
         var receives: Bool
+        /// How it travels if it runs in-network (the job's chunk geometry never changes, so a
+        /// recovery does not change it either).
+        var reductionProtocol: ReductionProtocol
     }
 
     /// Events that are not progress for the current operation: failures end it, the rest wait.

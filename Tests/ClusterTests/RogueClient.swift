@@ -76,7 +76,6 @@ enum RogueClient {
             connection.close()
             return true
         }
-        defer { timer.cancel() }
         let reply = (try? await reader.value) ?? "no error"
         timer.cancel()
         // A reader ended by the timer's close saw the end of the stream, not the coordinator's.
